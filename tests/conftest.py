@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny datasets written by the tests themselves, never downloaded."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REAL_CLOTHING = Path(__file__).resolve().parents[2] / "shared" / "data" / "clothing-dataset"
+
+
+def write_jpeg(path: Path, seed: int, size: tuple[int, int] = (24, 20), mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1, "CMYK": 4, "RGBA": 4}[mode]
+    pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze() if channels == 1 else pixels, mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG" if mode == "RGBA" else "JPEG")
+    return path
+
+
+def write_clothing_dataset(root: Path, rows: Iterable[tuple[str, str]], files: Iterable[str] | None = None) -> Path:
+    """images.csv with (image, label) rows, and a small JPEG for every id in `files` (default: every row)."""
+    rows = list(rows)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "images.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "sender_id", "label", "kids"])
+        for i, (image_id, label) in enumerate(rows):
+            writer.writerow([image_id, i % 7, label, "False"])
+    for i, image_id in enumerate(files if files is not None else [r[0] for r in rows]):
+        write_jpeg(root / "images" / f"{image_id}.jpg", seed=i)
+    return root
+
+
+@pytest.fixture
+def clothing_root(tmp_path: Path) -> Path:
+    """A valid dataset: 3 classes of 12, 9 and 6 images."""
+    rows = [(f"img{c}{i:02d}", name) for c, (name, n) in enumerate([("Pants", 12), ("Shirt", 9), ("Hat", 6)])
+            for i in range(n)]
+    return write_clothing_dataset(tmp_path / "clothing", rows)
+
+
+@pytest.fixture
+def real_clothing() -> Path:
+    if not (REAL_CLOTHING / "images.csv").is_file():
+        pytest.skip(f"the real Clothing Dataset is not at {REAL_CLOTHING}")
+    return REAL_CLOTHING

@@ -1,0 +1,117 @@
+"""The decode-once cache and the decoder behind it: odd images, reuse, rebuilds, failures, parallel builds."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tune_clothes.config import DatasetConfig
+from tune_clothes.data import image_cache
+from tune_clothes.data.datasets import load_index
+from tune_clothes.data.decode import ImageDecodeError, decode_image
+from tune_clothes.data.image_cache import ensure_image_cache
+
+from conftest import write_jpeg
+
+
+def index_of(root: Path, cache: Path, **kw):
+    return load_index(DatasetConfig(kind="clothing", root=str(root), cache_dir=str(cache), **kw))
+
+
+def test_cache_rows_are_the_decoded_images(clothing_root, tmp_path):
+    index = index_of(clothing_root, tmp_path)
+    cache = ensure_image_cache(index, 16, tmp_path)
+    images = cache.open()
+    assert images.shape == (len(index), 16, 16, 3) and images.dtype == np.uint8
+    assert not images.flags.writeable
+    for i in (0, len(index) - 1):
+        expected = decode_image(clothing_root / "images" / f"{index.ids[i]}.jpg", 16)
+        assert np.array_equal(images[i], expected)
+    assert cache.failed == {}
+
+
+def test_cache_is_reused_and_rebuilt_when_an_image_changes(clothing_root, tmp_path, monkeypatch):
+    index = index_of(clothing_root, tmp_path)
+    first = ensure_image_cache(index, 16, tmp_path)
+    builds = []
+    monkeypatch.setattr(image_cache, "_build", _counting(builds, image_cache._build))
+    assert ensure_image_cache(index, 16, tmp_path).path == first.path
+    assert builds == []
+    write_jpeg(clothing_root / "images" / f"{index.ids[0]}.jpg", seed=99, size=(30, 30))
+    os.utime(clothing_root / "images" / f"{index.ids[0]}.jpg", ns=(1, 1))
+    second = ensure_image_cache(index_of(clothing_root, tmp_path), 16, tmp_path)
+    assert second.path != first.path and len(builds) == 1
+    assert ensure_image_cache(index, 24, tmp_path).path != second.path  # another size, another file
+
+
+def _counting(calls, real):
+    def wrapper(*args):
+        calls.append(args)
+        return real(*args)
+    return wrapper
+
+
+def test_an_image_broken_after_validation_is_left_out_and_reported(clothing_root, tmp_path):
+    index = index_of(clothing_root, tmp_path)
+    (clothing_root / "images" / f"{index.ids[3]}.jpg").write_bytes(b"garbage")
+    cache = ensure_image_cache(index, 16, tmp_path)
+    assert list(cache.failed) == [3]
+    assert index.ids[3] in cache.failed[3]
+    assert not cache.open()[3].any()
+
+
+def test_parallel_build_equals_serial_build(clothing_root, tmp_path, monkeypatch):
+    index = index_of(clothing_root, tmp_path)
+    serial = ensure_image_cache(index, 16, tmp_path / "serial", workers=1).open()
+    monkeypatch.setattr(image_cache, "CHUNK", 5)
+    monkeypatch.setattr(image_cache, "PARALLEL_FROM", 0)
+    parallel = ensure_image_cache(index, 16, tmp_path / "parallel", workers=2).open()
+    assert np.array_equal(serial, parallel)
+
+
+def test_two_processes_building_at_once_share_one_file(clothing_root, tmp_path):
+    index_of(clothing_root, tmp_path)  # warm the verification cache so both start together
+    code = ("import sys; from pathlib import Path; from tune_clothes.config import DatasetConfig; "
+            "from tune_clothes.data.datasets import load_index; "
+            "from tune_clothes.data.image_cache import ensure_image_cache; "
+            f"i = load_index(DatasetConfig(kind='clothing', root={str(clothing_root)!r}, cache_dir={str(tmp_path)!r})); "
+            f"print(ensure_image_cache(i, 20, Path({str(tmp_path)!r})).path)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    paths = {p.communicate()[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs) and len(paths) == 1
+    assert len(list((tmp_path / "images").glob("*.npy"))) == 1  # no temporary file left behind
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA"])
+def test_grey_cmyk_and_alpha_images_become_rgb(tmp_path, mode):
+    path = write_jpeg(tmp_path / f"x.{mode}", seed=3, mode=mode)
+    pixels = decode_image(path, 12)
+    assert pixels.shape == (12, 12, 3) and pixels.dtype == np.uint8
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    Image.new("RGBA", (8, 8), (10, 20, 30, 0)).save(tmp_path / "clear.png")
+    assert (decode_image(tmp_path / "clear.png") == 255).all()
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    image = Image.new("RGB", (40, 20), (200, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert decode_image(tmp_path / "rotated.jpg").shape == (40, 20, 3)
+
+
+def test_tiny_and_large_images_decode_and_bombs_are_refused(tmp_path, monkeypatch):
+    write_jpeg(tmp_path / "tiny.jpg", seed=1, size=(1, 1))
+    assert decode_image(tmp_path / "tiny.jpg", 32).shape == (32, 32, 3)
+    Image.new("RGB", (4000, 3000), (0, 90, 0)).save(tmp_path / "large.jpg")
+    assert decode_image(tmp_path / "large.jpg", 64).shape == (64, 64, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    with pytest.raises(ImageDecodeError, match="too large"):
+        decode_image(tmp_path / "large.jpg", 64)

@@ -1,0 +1,224 @@
+"""Typed, frozen configs, one per component, composed into one `Experiment`.
+
+Field types and `Literal` choices are checked by `config_loader`; the ranges of values are checked here, in
+`__post_init__`, so a config built in code is held to the same rules as one read from YAML.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from tune_clothes.errors import ConfigError
+from tune_clothes.metric_names import OPTIMISABLE, VAL_ACC
+
+DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
+ModelName = Literal["resnet18", "fashion_cnn"]
+#: The smallest input side each model accepts (resnet18 halves the image five times).
+MIN_IMAGE_SIZE = {"resnet18": 32, "fashion_cnn": 8}
+
+
+def require(ok: bool, key: str, value: Any, rule: str) -> None:
+    """Raise a ConfigError naming the key, the value and the rule it breaks."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: {rule}")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    kind: DatasetKind = "synthetic"
+    root: str | None = None  # dataset folder (fashion_mnist: a folder of IDX files, or a CSV file)
+    min_images_per_class: int = 1  # classes with fewer images are dropped (and reported)
+    drop_classes: tuple[str, ...] = ()
+    cache_dir: str = "~/.cache/tune_clothes"  # decoded-image cache and verification results
+    synthetic_images_per_class: int = 60  # synthetic only
+    synthetic_seed: int = 0  # synthetic only
+
+    def __post_init__(self) -> None:
+        require(self.kind == "synthetic" or bool(self.root), "dataset.root", self.root,
+                f"a {self.kind} dataset needs a root folder: set dataset.root")
+        require(self.min_images_per_class >= 1, "dataset.min_images_per_class", self.min_images_per_class,
+                "must be at least 1")
+        require(self.synthetic_images_per_class >= 2, "dataset.synthetic_images_per_class",
+                self.synthetic_images_per_class, "must be at least 2")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: ModelName = "fashion_cnn"
+    pretrained: bool | str = False  # True: torchvision ImageNet weights; a string: a local weights file
+    freeze_backbone: bool = False  # train only the fully connected head (resnet18)
+
+    def __post_init__(self) -> None:
+        require(self.pretrained is False or self.name == "resnet18", "model.pretrained", self.pretrained,
+                "only resnet18 has pretrained weights: set it to false")
+        require(not self.freeze_backbone or self.name == "resnet18", "model.freeze_backbone",
+                self.freeze_backbone, "only resnet18 has a backbone to freeze: set it to false")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """The seed's train-time augmentation; every probability and range is here."""
+    p_geometric: float = 0.5  # one of shift-scale-rotate / rotate / scale
+    shift_limit: float = 0.0625  # fraction of the image side
+    scale_limit: float = 0.1  # +- fraction
+    rotate_limit: int = 15  # degrees
+    p_flip: float = 0.5
+    p_noise: float = 0.2
+    noise_std: tuple[float, float] = (0.02, 0.1)  # fraction of the pixel range
+    p_blur: float = 0.2  # one of blur / gaussian blur / median blur
+    blur_limit: int = 3  # largest kernel side, odd
+    p_color: float = 0.3  # one of brightness-contrast / colour jitter
+    brightness_limit: float = 0.2
+    contrast_limit: float = 0.2
+    p_downscale: float = 0.1  # the seed's "upsampling-downsampling"
+    downscale_range: tuple[float, float] = (0.5, 0.9)  # fraction of the side to shrink to before upscaling
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name.startswith("p_"):
+                value = getattr(self, f.name)
+                require(0.0 <= value <= 1.0, f"augment.{f.name}", value, "a probability must be in [0, 1]")
+        require(self.blur_limit >= 3 and self.blur_limit % 2 == 1, "augment.blur_limit", self.blur_limit,
+                "must be an odd kernel size of at least 3")
+        for name in ("noise_std", "downscale_range"):
+            low, high = getattr(self, name)
+            require(0.0 < low <= high <= 1.0, f"augment.{name}", [low, high], "must be [low, high] in (0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    step_lr: bool = False  # StepLR as in the seed
+    step_size: int = 10  # epochs between lr drops
+    gamma: float = 0.1  # lr factor at each drop
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    augment: bool = True  # False: train with the eval pipeline
+    image_size: int = 224  # side of the square input, pixels
+    seed: int = 0
+    num_workers: int = 0  # DataLoader worker processes per trial
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1")
+        require(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be at least 1")
+        require(0.0 < self.lr <= 10.0, "train.lr", self.lr, "must be in (0, 10]")
+        require(self.weight_decay >= 0.0, "train.weight_decay", self.weight_decay, "must be >= 0")
+        require(self.step_size >= 1, "train.step_size", self.step_size, "must be at least 1 epoch")
+        require(0.0 < self.gamma <= 1.0, "train.gamma", self.gamma, "must be in (0, 1]")
+        require(8 <= self.image_size <= 2048, "train.image_size", self.image_size, "must be in [8, 2048] pixels")
+        require(self.num_workers >= 0, "train.num_workers", self.num_workers, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    folds: int = 5  # K: stratified folds, or K shuffled splits when `split` is set
+    split: float | None = None  # train fraction of each split (the seed's 0.7 / 0.8); None: K-fold
+    seed: int = 0
+    test_fraction: float = 0.0  # locked, stratified holdout that no search sees
+
+    def __post_init__(self) -> None:
+        require(2 <= self.folds <= 100, "cv.folds", self.folds, "must be in [2, 100]")
+        require(self.split is None or 0.0 < self.split < 1.0, "cv.split", self.split,
+                "a train fraction must be in (0, 1), or null for K-fold")
+        require(0.0 <= self.test_fraction < 0.5, "cv.test_fraction", self.test_fraction, "must be in [0, 0.5)")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # a fraction (0.5) packs several trials on one GPU
+    max_concurrent_trials: int | None = None  # None: as many as the resources allow
+
+    def __post_init__(self) -> None:
+        require(self.cpus_per_trial > 0, "resources.cpus_per_trial", self.cpus_per_trial, "must be > 0")
+        gpus = self.gpus_per_trial
+        require(gpus >= 0 and (gpus <= 1 or float(gpus).is_integer()), "resources.gpus_per_trial", gpus,
+                "must be 0, a fraction of one GPU, or a whole number of GPUs")
+        require(self.max_concurrent_trials is None or self.max_concurrent_trials >= 1,
+                "resources.max_concurrent_trials", self.max_concurrent_trials, "must be at least 1, or null")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: Literal["grid", "optuna"] = "grid"
+    metric: str = VAL_ACC  # what the leaderboard ranks by, and what optuna/ASHA optimise
+    grid: Mapping[str, tuple] = field(default_factory=dict)  # axis -> values (grid)
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # axis -> range or choices (optuna)
+    num_samples: int = 10  # configurations optuna proposes
+    scheduler: Literal["none", "asha"] = "none"
+    grace_period: int = 1  # ASHA: epochs before a configuration can be stopped
+    reduction_factor: int = 2  # ASHA
+    max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
+
+    @property
+    def mode(self) -> str:
+        return OPTIMISABLE[self.metric]
+
+    def __post_init__(self) -> None:
+        require(self.metric in OPTIMISABLE, "search.metric", self.metric, f"must be one of {sorted(OPTIMISABLE)}")
+        require(self.num_samples >= 1, "search.num_samples", self.num_samples, "must be at least 1")
+        require(self.grace_period >= 1, "search.grace_period", self.grace_period, "must be at least 1")
+        require(self.reduction_factor >= 2, "search.reduction_factor", self.reduction_factor, "must be >= 2")
+        require(self.max_failures >= 0, "search.max_failures", self.max_failures, "must be >= 0")
+        require(self.algorithm == "optuna" or not self.space, "search.space", dict(self.space),
+                "ranges need search.algorithm: optuna; a grid takes lists under search.grid")
+        require(self.algorithm == "grid" or not self.grid, "search.grid", dict(self.grid),
+                "optuna samples from search.space; move the axes there as {choices: [...]}")
+        require(self.scheduler == "none" or self.algorithm == "optuna", "search.scheduler", self.scheduler,
+                "ASHA needs search.algorithm: optuna (a grid runs every configuration to the end)")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str = "experiment"
+    storage: str = "~/ray_results"  # a local folder, a shared filesystem path, or s3://...
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        require(bool(self.name) and all(c.isalnum() or c in "-_." for c in self.name), "name", self.name,
+                "use letters, digits, '-', '_' or '.' (it becomes a folder name)")
+        smallest = MIN_IMAGE_SIZE[self.model.name]
+        require(self.train.image_size >= smallest, "train.image_size", self.train.image_size,
+                f"{self.model.name} needs at least {smallest} pixels")
+
+    def with_axes(self, values: Mapping[str, Any]) -> "Experiment":
+        """This experiment with search-axis values applied (`{"lr": 0.01, "split": 0.8}`), validated."""
+        by_section: dict[str, dict[str, Any]] = {}
+        for axis, value in values.items():
+            section = axis_section(axis)
+            by_section.setdefault(section, {})[axis] = value
+        changes = {s: dataclasses.replace(getattr(self, s), **v) for s, v in by_section.items()}
+        return dataclasses.replace(self, **changes)
+
+
+#: Sections whose fields can be search axes, addressed by the bare field name (`lr`, `split`, `pretrained`).
+AXIS_SECTIONS = ("train", "model", "cv")
+#: Fields that describe the cross-validation itself rather than a configuration.
+NOT_AXES = {"cv.folds", "cv.seed", "cv.test_fraction", "train.seed", "train.num_workers"}
+
+
+def axis_names() -> dict[str, str]:
+    """Every field that may be a search axis -> its section."""
+    names: dict[str, str] = {}
+    for section in AXIS_SECTIONS:
+        section_type = Experiment.__dataclass_fields__[section].default_factory
+        for f in dataclasses.fields(section_type):
+            if f"{section}.{f.name}" not in NOT_AXES:
+                names[f.name] = section
+    return names
+
+
+def axis_section(axis: str) -> str:
+    names = axis_names()
+    if axis not in names:
+        raise ConfigError(f"search axis {axis!r} is not a field that can vary; choose from {sorted(names)}")
+    return names[axis]

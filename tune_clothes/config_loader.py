@@ -1,0 +1,260 @@
+"""YAML (and `--set key=value` overrides) in, a validated `Experiment` out; and back to plain dicts.
+
+Every error names the file and the dotted key, and suggests the closest valid key for a typo.
+"""
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Union
+
+import yaml
+
+from tune_clothes.config import Experiment, axis_names
+from tune_clothes.errors import ConfigError
+
+
+def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Experiment:
+    """Read a search-space file, apply `key=value` overrides, and validate everything."""
+    raw = read_yaml_mapping(path)
+    try:
+        for assignment in overrides:
+            apply_override(raw, assignment)
+        return experiment_from_dict(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def read_yaml_mapping(path: str | os.PathLike) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{path}: no such file; pass a search space such as search_spaces/demo.yaml")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))  # safe: builds no Python objects
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (name, dataset, train, ...), "
+                          f"not {type(data).__name__}")
+    return data
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply `train.lr=0.01` (the value is parsed as YAML) to the raw config mapping."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set train.epochs=2")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment!r}: the value is not valid YAML") from None
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {assignment!r}: {part!r} is not a section")
+    node[leaf] = value
+
+
+def experiment_from_dict(raw: Mapping[str, Any]) -> Experiment:
+    experiment = build_dataclass(Experiment, raw, "")
+    return check_search_axes(resolve_paths(experiment))
+
+
+def resolve_paths(experiment: Experiment) -> Experiment:
+    """Make paths absolute now: Ray trials run in directories of their own."""
+    dataset = experiment.dataset
+    root = os.path.abspath(os.path.expanduser(dataset.root)) if dataset.root else None
+    dataset = dataclasses.replace(dataset, root=root, cache_dir=os.path.abspath(os.path.expanduser(dataset.cache_dir)))
+    storage = experiment.storage
+    if "://" not in storage:
+        storage = os.path.abspath(os.path.expanduser(storage))
+    return dataclasses.replace(experiment, dataset=dataset, storage=storage)
+
+
+def experiment_to_dict(experiment: Experiment) -> dict:
+    """A plain, YAML-safe dict that `experiment_from_dict` reads back to an equal experiment."""
+    return _plain(dataclasses.asdict(experiment))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- building dataclasses from mappings, with type checks --------------------------------------------------
+
+def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(unknown_key_message(f"{prefix}{key}", [f"{prefix}{name}" for name in fields]))
+    hints = typing.get_type_hints(cls)
+    values = {key: convert(value, hints[key], f"{prefix}{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def unknown_key_message(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys here: {', '.join(sorted(valid))}"
+    return f"unknown key {key!r}{hint}"
+
+
+def convert(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against the type `hint`; return it in the field's type (lists become tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return build_dataclass(hint, value, f"{key}.")
+    if origin in (Union, types.UnionType):
+        return _convert_union(value, args, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}={value!r}: must be one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        return _convert_tuple(value, args, key)
+    if origin in (collections.abc.Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}={value!r}: must be a mapping")
+        return {str(k): _freeze(v) for k, v in value.items()}
+    if hint is Any:
+        return value
+    return _convert_scalar(value, hint, key)
+
+
+def _convert_union(value: Any, args: tuple, key: str) -> Any:
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{key} must not be empty (null)")
+    errors = []
+    for option in (a for a in args if a is not type(None)):
+        try:
+            return convert(value, option, key)
+        except ConfigError as err:
+            errors.append(str(err))
+    raise ConfigError(errors[0] if len(errors) == 1 else
+                      f"{key}={value!r}: must be one of the types {[a.__name__ for a in args]}")
+
+
+def _convert_tuple(value: Any, args: tuple, key: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key}={value!r}: must be a list")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if len(value) != len(args):
+        raise ConfigError(f"{key}={value!r}: must be a list of {len(args)} values")
+    return tuple(convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+
+
+def _convert_scalar(value: Any, hint: type, key: str) -> Any:
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key}={value!r}: must be {_type_words(hint)}, not {type(value).__name__}")
+
+
+def _type_words(hint: type) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        hint, hint.__name__)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return {str(k): _freeze(v) for k, v in value.items()}
+    return value
+
+
+# --- search axes ------------------------------------------------------------------------------------------
+
+def check_search_axes(experiment: Experiment) -> Experiment:
+    """Every grid value and every optuna bound must make a valid experiment on its own.
+
+    Returns the experiment with grid values in their fields' types (YAML reads `1e-3` as a string).
+    """
+    names = axis_names()
+    search = experiment.search
+    if search.algorithm == "optuna" and not search.space:
+        raise ConfigError("search.space is empty: optuna needs at least one axis, e.g. lr: {low: 1e-4, high: 1e-2}")
+    grid = {}
+    for axis, values in search.grid.items():
+        key = f"search.grid.{axis}"
+        _check_axis_name(axis, key, names)
+        if not isinstance(values, tuple) or not values:
+            raise ConfigError(f"{key}={values!r}: must be a non-empty list of values, e.g. [0.01, 0.001]")
+        grid[axis] = tuple(_check_value(experiment, axis, value, f"{key}[{i}]") for i, value in enumerate(values))
+        if len(set(grid[axis])) != len(values):
+            raise ConfigError(f"{key}={list(values)!r}: lists a value twice; each value once")
+    for axis, spec in search.space.items():
+        key = f"search.space.{axis}"
+        _check_axis_name(axis, key, names)
+        for name, value in _space_points(spec, key):
+            _check_value(experiment, axis, value, f"{key}.{name}")
+    return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid))
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _check_axis_name(axis: str, key: str, names: dict[str, str]) -> None:
+    if axis not in names:
+        raise ConfigError(unknown_key_message(key, [key.rsplit(".", 1)[0] + "." + n for n in names]))
+
+
+def _check_value(experiment: Experiment, axis: str, value: Any, key: str) -> Any:
+    """`value` in the axis field's type, after checking that it makes a valid experiment."""
+    section = axis_names()[axis]
+    field_type = typing.get_type_hints(type(getattr(experiment, section)))[axis]
+    value = convert(value, field_type, key)
+    try:
+        experiment.with_axes({axis: value})
+    except ConfigError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    return value
+
+
+def _space_points(spec: Any, key: str) -> list[tuple[str, Any]]:
+    """The values of an optuna axis that must be valid: every choice, or both bounds of a range."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{key}={spec!r}: must be {{choices: [...]}} or {{low: .., high: .., log: true|false}}")
+    if set(spec) == {"choices"}:
+        choices = spec["choices"]
+        if not isinstance(choices, tuple) or not choices:
+            raise ConfigError(f"{key}.choices={choices!r}: must be a non-empty list")
+        return [(f"choices[{i}]", _number(c)) for i, c in enumerate(choices)]
+    if not {"low", "high"} <= set(spec) <= {"low", "high", "log"}:
+        raise ConfigError(f"{key}={dict(spec)!r}: use {{choices: [...]}} or {{low: .., high: .., log: true|false}}")
+    low, high = _number(spec["low"]), _number(spec["high"])
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+        raise ConfigError(f"{key}: low={spec['low']!r}, high={spec['high']!r}: need two numbers with low < high")
+    if not isinstance(spec.get("log", False), bool):
+        raise ConfigError(f"{key}.log={spec['log']!r}: must be true or false")
+    if spec.get("log") and low <= 0:
+        raise ConfigError(f"{key}: a log range needs low > 0, got {low!r}")
+    return [("low", low), ("high", high)]

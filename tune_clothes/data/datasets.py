@@ -1,0 +1,132 @@
+"""One entry point per dataset kind: `load_index(config)` gives the `DatasetIndex` a run uses, and
+`read_pixels` decodes any slice of it for the image cache, whatever the kind."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from tune_clothes.config import DatasetConfig
+from tune_clothes.data.class_policy import apply_class_policy
+from tune_clothes.data.clothing import image_path
+from tune_clothes.data.decode import ImageDecodeError, decode_image
+from tune_clothes.data.index import DatasetIndex
+from tune_clothes.data.validation import scan_clothing
+
+log = logging.getLogger(__name__)
+CHANNELS = {"clothing": 3, "synthetic": 3, "fashion_mnist": 1}
+
+
+def load_index(config: DatasetConfig) -> DatasetIndex:
+    """Validate the dataset, leave out what is broken, apply the class policy; report all of it."""
+    if config.kind == "fashion_mnist":
+        index = index_fashion_mnist(config)
+    else:
+        index = index_clothing(dataset_root(config), config)
+    for problem, ids in index.excluded.items():
+        log.warning("%s: left out %d image(s) with %s, e.g. %s", index.root, len(ids), problem, ids[:3])
+    if index.dropped_classes:
+        log.warning("%s: dropped classes by the class policy (class: images): %s", index.root,
+                    index.dropped_classes)
+    return index
+
+
+def dataset_root(config: DatasetConfig) -> Path:
+    """The dataset folder; synthetic data is generated there (or under the cache folder) on first use."""
+    if config.kind != "synthetic":
+        return Path(config.root)
+    from tune_clothes.data.synthetic import generate_synthetic_dataset
+    root = Path(config.root) if config.root else (
+        Path(config.cache_dir) / "synthetic" / f"seed{config.synthetic_seed}-n{config.synthetic_images_per_class}")
+    return generate_synthetic_dataset(root, images_per_class=config.synthetic_images_per_class,
+                                      seed=config.synthetic_seed)
+
+
+def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
+    rows, report = scan_clothing(root, Path(config.cache_dir))
+    excluded = {"missing files": report.missing_files, "empty labels": report.empty_labels,
+                "unsafe ids": list(report.unsafe_ids),
+                "corrupt files": [name.removesuffix(".jpg") for name in report.corrupt_files]}
+    bad = {image_id for ids in excluded.values() for image_id in ids}
+    usable, seen, repeats = [], set(), []
+    for row in rows:
+        if row.image in bad:
+            continue
+        if row.image in seen:  # a repeated id: the first row counts
+            repeats.append(row.image)
+            continue
+        seen.add(row.image)
+        usable.append(row)
+    excluded["repeated rows of an id"] = repeats
+    labels = [row.label for row in usable]
+    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
+                                       str(root / "images.csv"))
+    usable = [row for row, k in zip(usable, keep) if k]
+    class_names = tuple(sorted({row.label for row in usable}))
+    class_id = {name: i for i, name in enumerate(class_names)}
+    return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
+                        labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
+                        class_names=class_names, dropped_classes=dropped,
+                        excluded={k: v for k, v in excluded.items() if v})
+
+
+def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
+    """The training split; class ids stay Fashion-MNIST's own (0..9) when no class is dropped."""
+    from tune_clothes.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
+    _, raw_labels = load_fashion_mnist(config.root)
+    names = [FASHION_MNIST_CLASSES[label] for label in raw_labels.tolist()]
+    keep, dropped = apply_class_policy(names, config.min_images_per_class, config.drop_classes, config.root)
+    kept_names = [n for n in FASHION_MNIST_CLASSES if n not in dropped]
+    class_id = {name: i for i, name in enumerate(kept_names)}
+    positions = [i for i, k in enumerate(keep) if k]
+    return DatasetIndex(kind="fashion_mnist", root=config.root, ids=tuple(str(i) for i in positions),
+                        labels=np.array([class_id[names[i]] for i in positions], dtype=np.int64),
+                        class_names=tuple(kept_names), dropped_classes=dropped)
+
+
+def content_key(index: DatasetIndex) -> str:
+    """Changes when any image's bytes may have changed (size or mtime on this machine), unlike the fingerprint."""
+    digest = hashlib.sha256(index.fingerprint().encode())
+    if index.kind == "fashion_mnist":
+        files = [Path(index.root)] if os.path.isfile(index.root) else sorted(Path(index.root).iterdir())
+    else:
+        files = [image_path(Path(index.root), image_id) for image_id in index.ids]
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np.ndarray, dict[int, str]]:
+    """Images `ids` as uint8 (n, size, size, channels), and position -> reason for those that failed (zeros)."""
+    out = np.zeros((len(ids), size, size, CHANNELS[kind]), dtype=np.uint8)
+    failed: dict[int, str] = {}
+    if kind == "fashion_mnist":
+        images = _fashion_images(root)
+        for i, image_id in enumerate(ids):
+            out[i, :, :, 0] = _resize_grey(images[int(image_id)], size)
+        return out, failed
+    for i, image_id in enumerate(ids):
+        try:
+            out[i] = decode_image(image_path(Path(root), image_id), size)
+        except (ImageDecodeError, OSError) as err:  # it became unreadable after validation
+            failed[i] = f"{image_id}: {err}"
+    return out, failed
+
+
+@functools.lru_cache(maxsize=2)
+def _fashion_images(root: str) -> np.ndarray:
+    from tune_clothes.data.fashion_mnist import load_fashion_mnist
+    return load_fashion_mnist(root)[0]
+
+
+def _resize_grey(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape == (size, size):
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))

@@ -1,0 +1,103 @@
+"""The decode-once cache: every image of a dataset decoded and resized once into a uint8 `.npy` file that
+trials memory-map, so concurrent trials on a machine share one copy in the page cache and no trial decodes
+a JPEG per epoch.
+
+One file per (data content, image size), built in parallel under a file lock (the first trial on a node
+builds it, the others wait and reuse it), written to a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from tune_clothes.data.datasets import CHANNELS, content_key, read_pixels
+from tune_clothes.data.index import DatasetIndex
+
+log = logging.getLogger(__name__)
+CHUNK = 256  # images per task: large enough to amortise the task, small enough to balance the workers
+PARALLEL_FROM = 2 * CHUNK  # images; smaller datasets are decoded in this process
+
+
+@dataclass(frozen=True)
+class ImageCache:
+    path: Path  # the .npy file: uint8 (N, size, size, channels), row i is image i of the index
+    failed: dict[int, str]  # positions that could not be decoded (left as zeros) -> why
+
+    def open(self) -> np.ndarray:
+        """A read-only memory map: pages are shared with every other process reading the file."""
+        return np.load(self.path, mmap_mode="r")
+
+
+def cache_path(index: DatasetIndex, image_size: int, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "images" / f"{index.kind}-{content_key(index)}-{image_size}px.npy"
+
+
+def ensure_image_cache(index: DatasetIndex, image_size: int, cache_dir: Path,
+                       workers: int | None = None) -> ImageCache:
+    """The cache for this data and size, built first if no process has built it yet."""
+    path = cache_path(index, image_size, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path.with_suffix(".lock")):
+        if not path.is_file():
+            _build(index, image_size, path, workers)
+    failed = {int(k): v for k, v in json.loads(_meta_path(path).read_text())["failed"].items()}
+    if failed:
+        log.warning("%d image(s) could not be decoded and are left out of training: %s", len(failed),
+                    list(failed.values())[:3])
+    return ImageCache(path, failed)
+
+
+def _build(index: DatasetIndex, image_size: int, path: Path, workers: int | None) -> None:
+    started = time.perf_counter()
+    shape = (len(index), image_size, image_size, CHANNELS[index.kind])
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+    starts = list(range(0, len(index), CHUNK))
+    jobs = [(str(tmp), index.kind, index.root, index.ids[s:s + CHUNK], image_size, s) for s in starts]
+    failed: dict[int, str] = {}
+    if len(index) < PARALLEL_FROM or workers == 1:
+        results = [_fill(*job) for job in jobs]
+    else:  # spawn, not fork: the caller may be a threaded process (a Ray worker)
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_fill, *zip(*jobs)))
+    for chunk_failed in results:
+        failed.update(chunk_failed)
+    _meta_path(path).write_text(json.dumps({"ids_fingerprint": index.fingerprint(), "shape": shape,
+                                            "failed": failed}))
+    os.replace(tmp, path)
+    log.info("built the image cache %s (%d images at %d px, %.0f MB) in %.1f s", path, len(index), image_size,
+             path.stat().st_size / 1e6, time.perf_counter() - started)
+
+
+def _fill(tmp: str, kind: str, root: str, ids: tuple[str, ...], size: int, start: int) -> dict[int, str]:
+    """Decode one chunk straight into its rows of the (shared) file; positions that failed -> why."""
+    pixels, failed = read_pixels(kind, root, ids, size)
+    target = np.load(tmp, mmap_mode="r+")
+    target[start:start + len(ids)] = pixels
+    target.flush()
+    return {start + i: reason for i, reason in failed.items()}
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
