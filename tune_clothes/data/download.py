@@ -1,0 +1,254 @@
+"""Fetching the two public datasets: the Clothing Dataset (a GitHub archive) and Fashion-MNIST (four IDX .gz files).
+
+Everything is fetched under a temporary name and renamed into place only when complete, so an interrupted or
+failed download never leaves something that looks like a finished dataset. A network failure becomes a
+one-line DataError that says what to fetch by hand and where to put it.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import re
+import shutil
+import socket
+import stat
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from tune_clothes.errors import DataError
+
+if TYPE_CHECKING:
+    from tune_clothes.data.validation import ValidationReport
+
+log = logging.getLogger(__name__)
+CLOTHING_URL = "https://github.com/alexeygrigorev/clothing-dataset/archive/refs/heads/master.zip"
+TIMEOUT_S = 60.0  # seconds without an answer from the server before a download is given up
+CHUNK_BYTES = 1 << 20
+# urlopen raises URLError (HTTPError, DNS failure, refused connection); a broken or stalled transfer raises
+# the others while the body is read.
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+
+
+# ---- Clothing Dataset ----------------------------------------------------------------------------------------
+
+def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TIMEOUT_S) -> ValidationReport:
+    """Download the Clothing Dataset archive from `url`, unpack it into `dest` (images.csv, images/), check it.
+
+    `dest` must not exist yet or be empty. Returns the validation report, whose summary is also logged.
+    """
+    dest = Path(dest).expanduser().absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DataError(f"{dest} already exists and is not an empty folder: download into a new folder, or delete "
+                        f"it first to download again")
+    staging = _make_staging_dir(dest.parent, prefix=f".{dest.name}.download-")
+    try:
+        archive = _fetch_clothing_archive(url, staging / "archive.zip", dest, timeout_s)
+        unpacked = staging / "unpacked"
+        extract_zip_safely(archive, unpacked)
+        if not (unpacked / "images.csv").is_file():
+            raise DataError(f"the archive from {url} has no images.csv at its top: is the URL that of the Clothing "
+                            f"Dataset ({CLOTHING_URL})?")
+        if dest.exists():
+            dest.rmdir()  # empty, checked above
+        unpacked.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("unpacked the Clothing Dataset into %s; checking it", dest)
+    from tune_clothes.data.validation import validate_clothing  # decodes images: only when asked
+
+    report = validate_clothing(dest)
+    for line in report.summary_lines():
+        log.log(logging.INFO if report.ok else logging.WARNING, "%s", line)
+    return report
+
+
+def _fetch_clothing_archive(url: str, archive: Path, dest: Path, timeout_s: float) -> Path:
+    try:
+        fetch_to_file(url, archive, timeout_s)
+    except NETWORK_ERRORS as err:
+        raise DataError(f"could not download the Clothing Dataset from {url} ({_reason(err)}): on a machine "
+                        f"with a network, download that zip, unpack it so that {dest} holds images.csv and "
+                        f"images/, and set dataset.root: {dest}") from None
+    if not zipfile.is_zipfile(archive):
+        raise DataError(f"what {url} sent is not a zip archive: is the URL right? The Clothing Dataset is "
+                        f"at {CLOTHING_URL}")
+    return archive
+
+
+def fetch_to_file(url: str, path: Path, timeout_s: float = TIMEOUT_S) -> int:
+    """Stream `url` to `path`, logging progress; returns the number of bytes. Raises the network's errors."""
+    request = urllib.request.Request(url, headers={"User-Agent": "tune_clothes"})
+    log.info("downloading %s", url)
+    with urllib.request.urlopen(request, timeout=timeout_s) as response, open(path, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0)  # bytes; 0 when the server does not say
+        step = max(total // 10, CHUNK_BYTES) if total else 16 * CHUNK_BYTES  # bytes between progress lines
+        done, next_report = 0, step
+        while chunk := response.read(CHUNK_BYTES):
+            out.write(chunk)
+            done += len(chunk)
+            if done >= next_report:
+                share = f" ({100 * done / total:.0f}%)" if total else ""
+                log.info("downloaded %.1f MB%s", done / 1e6, share)
+                next_report += step
+    if total and done != total:
+        raise http.client.IncompleteRead(b"", total - done)
+    log.info("downloaded %.1f MB from %s", done / 1e6, url)
+    return done
+
+
+def extract_zip_safely(archive: Path, dest: Path) -> list[str]:
+    """Unpack `archive` into `dest`, dropping the archive's single top folder if it has one.
+
+    Members that could write outside `dest` (absolute paths, `..`, drive letters, backslashes, symlinks) are
+    skipped and returned; nothing is ever written outside `dest`.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = zipped.infolist()
+            safe = {info.filename: path for info in members if (path := _member_path(info)) is not None}
+            top = _single_top_folder(list(safe.values()))
+            skipped = [info.filename for info in members if info.filename not in safe]
+            for info in members:
+                if info.filename in safe and not _extract_member(zipped, info, safe[info.filename], top, root):
+                    skipped.append(info.filename)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{archive}: not a complete zip archive ({err}): download it again") from None
+    if skipped:
+        log.warning("skipped %d unsafe archive member(s) that could write outside %s: %s", len(skipped), dest,
+                    ", ".join(map(repr, skipped[:10])))
+    return skipped
+
+
+def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
+    """The member's relative path, or None when it is a link or a path that could leave the folder."""
+    name = info.filename
+    if stat.S_ISLNK(info.external_attr >> 16) or "\\" in name or "\x00" in name or re.match(r"^[A-Za-z]:", name):
+        return None
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        return None
+    return path
+
+
+def _single_top_folder(paths: list[PurePosixPath]) -> str | None:
+    """The one folder every member is in (as GitHub archives have: `<repo>-<branch>/`), else None."""
+    tops = {path.parts[0] for path in paths}
+    if len(tops) != 1 or all(len(path.parts) == 1 for path in paths):
+        return None
+    return tops.pop()
+
+
+def _extract_member(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, path: PurePosixPath, top: str | None,
+                    root: Path) -> bool:
+    """Write one member under `root`; False (and nothing written) when it would land outside `root`."""
+    parts = path.parts[1:] if top is not None else path.parts
+    if not parts:
+        return True  # the top folder itself
+    target = root.joinpath(*parts)
+    if not target.resolve().is_relative_to(root):  # e.g. through a link that is already there
+        return False
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return True
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipped.open(info) as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK_BYTES)
+    return True
+
+
+# ---- Fashion-MNIST ----------------------------------------------------------------------------------------
+
+def download_fashion_mnist(dest: Path, base_url: str | None = None,
+                           resources: Sequence[tuple[str, str]] | None = None,
+                           timeout_s: float = TIMEOUT_S) -> list[Path]:
+    """Fetch the Fashion-MNIST IDX .gz files into `dest` and check their MD5s; returns their paths.
+
+    `resources` are (file name, MD5) pairs and `base_url` the folder they are fetched from; by default both are
+    torchvision's (`FashionMNIST.resources`, then each of `FashionMNIST.mirrors` in turn). Files already in
+    `dest` with the right MD5 are kept; the others appear only once all of them have been fetched.
+    """
+    from torchvision.datasets import FashionMNIST  # imports torch: only when asked
+    from torchvision.datasets.utils import check_integrity
+
+    dest = Path(dest).expanduser().absolute()
+    mirrors = [base_url] if base_url else list(FashionMNIST.mirrors)
+    resources = list(resources if resources is not None else FashionMNIST.resources)
+    todo = [(name, md5) for name, md5 in resources if not check_integrity(dest / name, md5)]
+    if len(todo) < len(resources):
+        log.info("%d of the %d files are already in %s", len(resources) - len(todo), len(resources), dest)
+    created = not dest.exists()
+    staging = _make_staging_dir(dest, prefix=".download-")
+    try:
+        for name, md5 in todo:
+            _fetch_from_mirrors(name, md5, mirrors, staging, dest, [n for n, _ in resources], timeout_s)
+        for name, _ in todo:
+            (staging / name).replace(dest / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(dest.iterdir()):
+            dest.rmdir()  # a failed first download leaves no trace
+    log.info("Fashion-MNIST is in %s", dest)
+    return [dest / name for name, _ in resources]
+
+
+def _fetch_from_mirrors(name: str, md5: str, mirrors: list[str], staging: Path, dest: Path,
+                        all_names: list[str], timeout_s: float) -> None:
+    from torchvision.datasets.utils import download_url
+
+    failures = []
+    for mirror in mirrors:
+        url = _join_url(mirror, name)
+        log.info("downloading %s", url)
+        try:
+            with _socket_timeout(timeout_s):
+                download_url(url, str(staging), filename=name, md5=md5)
+            return
+        except NETWORK_ERRORS as err:
+            failures.append(f"{url} ({_reason(err)})")
+        except RuntimeError:  # torchvision's "File not found or corrupted.": the MD5 did not match
+            failures.append(f"{url} (its MD5 is not {md5}: a corrupt transfer, or not the published file)")
+        (staging / name).unlink(missing_ok=True)
+    by_hand = " ".join(_join_url(mirrors[0], n) for n in all_names)
+    raise DataError(f"could not download {name} from {'; '.join(failures)}: on a machine with a network, download "
+                    f"{by_hand}, put the files in {dest}, and set dataset.root: {dest}")
+
+
+# ---- shared ------------------------------------------------------------------------------------------------
+
+def _make_staging_dir(parent: Path, prefix: str) -> Path:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as err:
+        raise DataError(f"cannot write in {parent} ({err.strerror}): choose a folder you can write to") from None
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """torchvision's download_url takes no timeout, so set the default one (process-wide) while it runs."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _join_url(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}"
+
+
+def _reason(err: Exception) -> str:
+    """A short reason: 'HTTP Error 404: Not Found', '[Errno 111] Connection refused', 'timed out'."""
+    if isinstance(err, urllib.error.HTTPError):
+        return str(err)
+    if isinstance(err, urllib.error.URLError):
+        return str(err.reason)
+    return str(err) or type(err).__name__
