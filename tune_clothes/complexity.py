@@ -1,0 +1,102 @@
+"""`python -m tune_clothes.complexity`: parameters and compute of the two models, as in the seed's table.
+
+Counted by ptflops (`get_model_complexity_info`, pytorch backend) for one image (batch of 1):
+multiply-accumulates (MACs) of Conv2d and Linear layers, plus one per output element of BatchNorm, ReLU and
+pooling layers; residual additions and dropout are not counted. FLOPs are reported as 2 x MACs, the seed's
+convention. Parameters are all of the model's parameters, trainable or frozen.
+
+`--image-size` sets the cloth model's input side (default 224, the seed's). The Fashion-MNIST model keeps its
+native 28 pixels unless `--fashion-image-size` says otherwise: its images are 28x28, and upscaling them only
+multiplies its cost, so the seed's figure is the meaningful one.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import sys
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from typing import Sequence
+
+from ptflops import get_model_complexity_info
+from torch import nn
+
+from tune_clothes.cli import run_command
+from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
+from tune_clothes.errors import UserError
+from tune_clothes.models import build_model
+
+CLOTH_CLASSES = 20  # the clothing dataset's classes, as in the seed's table
+FASHION_CLASSES = 10  # Fashion-MNIST's classes
+CLOTH_IMAGE_SIZE = 224  # pixels, the seed's input side for the cloth model
+FASHION_IMAGE_SIZE = 28  # pixels, Fashion-MNIST's native side
+COUNTER = f"ptflops {version('ptflops')} (pytorch backend)"
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """One model's size and cost for a single image."""
+    params_m: float  # millions of parameters
+    gmacs: float  # 1e9 multiply-accumulates per image
+    gflops: float  # 2 x gmacs
+    input_size: tuple[int, int, int]  # channels, height, width
+
+
+def model_complexity(model: nn.Module, image_size: int, in_channels: int = 3) -> Complexity:
+    """Count `model`'s parameters and MACs for one `in_channels x image_size x image_size` image with ptflops.
+
+    The model itself is left untouched: ptflops patches and switches to eval mode a copy.
+    """
+    counted = copy.deepcopy(model).requires_grad_(True)  # ptflops counts only trainable parameters
+    input_size = (in_channels, image_size, image_size)
+    macs, params = get_model_complexity_info(counted, input_size, as_strings=False, print_per_layer_stat=False,
+                                             backend="pytorch", ost=io.StringIO())
+    if macs is None or params is None:  # ptflops prints its exception and returns None
+        raise RuntimeError(f"ptflops could not count {type(model).__name__} at {input_size}")
+    return Complexity(params_m=params / 1e6, gmacs=macs / 1e9, gflops=2 * macs / 1e9, input_size=input_size)
+
+
+def seed_benchmark(cloth_size: int = CLOTH_IMAGE_SIZE,
+                   fashion_size: int = FASHION_IMAGE_SIZE) -> dict[str, Complexity]:
+    """The seed's table: both models, by config name, at the given input sides (pixels)."""
+    sizes = {"resnet18": (cloth_size, CLOTH_CLASSES), "fashion_cnn": (fashion_size, FASHION_CLASSES)}
+    table = {}
+    for name, (size, classes) in sizes.items():
+        if size < MIN_IMAGE_SIZE[name]:
+            raise UserError(f"image size {size} is too small for {name}: it needs at least "
+                            f"{MIN_IMAGE_SIZE[name]} pixels")
+        table[name] = model_complexity(build_model(ModelConfig(name=name), classes), size)
+    return table
+
+
+def format_table(table: dict[str, Complexity]) -> str:
+    lines = [f"{'model':<12} {'input':>10} {'params':>9} {'GMACs':>8} {'GFLOPs':>8}"]
+    for name, c in table.items():
+        shape = "x".join(str(s) for s in c.input_size)
+        lines.append(f"{name:<12} {shape:>10} {c.params_m:>7.2f} M {c.gmacs:>8.3f} {c.gflops:>8.3f}")
+    lines.append(f"counted by {COUNTER}: Conv2d/Linear MACs plus one per output of BatchNorm, ReLU and "
+                 "pooling; residual additions and dropout not counted; FLOPs = 2 x MACs; batch of 1")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tune_clothes.complexity",
+                                     description="Parameters, GMACs and GFLOPs of the two models (ptflops).")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--image-size", type=int, default=CLOTH_IMAGE_SIZE,
+                        help=f"input side of the resnet18 cloth model, pixels (default {CLOTH_IMAGE_SIZE})")
+    parser.add_argument("--fashion-image-size", type=int, default=FASHION_IMAGE_SIZE,
+                        help=f"input side of the Fashion-MNIST model, pixels (default {FASHION_IMAGE_SIZE})")
+    args = parser.parse_args(argv)
+    table = seed_benchmark(args.image_size, args.fashion_image_size)
+    if args.json:
+        print(json.dumps({name: {**asdict(c), "counter": COUNTER} for name, c in table.items()}))
+    else:
+        print(format_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))
