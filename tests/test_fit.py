@@ -1,0 +1,106 @@
+"""The training core: it learns, it resumes exactly, its checkpoints are plain, and it needs no Ray."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tune_clothes import metric_names as M
+from tune_clothes.config_loader import experiment_from_dict
+from tune_clothes.data.datasets import load_index
+from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.training.callbacks import BEST, LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
+from tune_clothes.training.fit import Callback, fit
+from tune_clothes.training.fold_data import fold_data
+
+
+def experiment(tmp_path, images_per_class=24, **train):
+    settings = {"epochs": 3, "image_size": 16, "batch_size": 16, "lr": 0.01, "augment": True, "step_lr": True,
+                "step_size": 1, "gamma": 0.5, "class_weights": True, **train}
+    return experiment_from_dict({
+        "dataset": {"kind": "synthetic", "root": str(tmp_path / "synthetic"), "cache_dir": str(tmp_path / "cache"),
+                    "synthetic_images_per_class": images_per_class},
+        "model": {"name": "fashion_cnn"}, "train": settings, "cv": {"folds": 3}})
+
+
+@pytest.fixture
+def small(tmp_path):
+    exp = experiment(tmp_path)
+    index = load_index(exp.dataset)
+    plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+    return exp, fold_data(exp, index, plan, 0)
+
+
+class StopAfter(Callback):
+    """Simulates a killed run: raises after `epochs` epochs."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, metrics, state):
+        if state.epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_resumed_run_equals_uninterrupted_run(small, tmp_path):
+    exp, data = small
+    torch.set_num_threads(1)
+    full = fit(exp, data)
+    with pytest.raises(KeyboardInterrupt):
+        fit(exp, data, [CheckpointCallback(tmp_path / "ck"), StopAfter(1)])
+    resumed = fit(exp, data, resume=load_checkpoint(tmp_path / "ck" / LAST))
+    assert resumed.epoch == full.epoch == 2
+    assert resumed.history == _without_times(full.history, resumed.history)
+    for name, tensor in full.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert resumed.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"] == 0.01 * 0.5 ** 3
+
+
+def _without_times(expected, actual):
+    """The expected history, with the timing columns of `actual` (wall times differ between runs)."""
+    return [{**e, **{k: v for k, v in a.items() if k.startswith("time/")}} for e, a in zip(expected, actual)]
+
+
+def test_checkpoints_are_plain_and_best_follows_the_metric(small, tmp_path):
+    exp, data = small
+    callback = CheckpointCallback(tmp_path / "ck", metric=M.VAL_LOSS, mode="min")
+    state = fit(exp, data, [callback])
+    last = load_checkpoint(tmp_path / "ck" / LAST)  # weights_only=True inside
+    best = load_checkpoint(tmp_path / "ck" / BEST)
+    assert last["epoch"] == 2
+    losses = [row[M.VAL_LOSS] for row in state.history]
+    assert best["epoch"] == losses.index(min(losses))
+    assert callback.best == min(losses)
+    torch.load(tmp_path / "ck" / LAST, weights_only=True)
+
+
+def test_tensorboard_gets_every_epoch_scalar_and_the_hparams(small, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    exp, data = small
+    fit(exp, data, [TensorBoardCallback(tmp_path / "tb", {"train.lr": 0.01, "model.name": "fashion_cnn"})])
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    for name in M.EPOCH_SCALARS:
+        assert [e.step for e in events.Scalars(name)] == [0, 1, 2], name
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+
+
+def test_training_learns_the_synthetic_data(tmp_path):
+    exp = experiment(tmp_path, images_per_class=100, epochs=10, augment=False, step_lr=False, lr=0.001,
+                     image_size=28, batch_size=16)
+    index = load_index(exp.dataset)
+    plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+    torch.set_num_threads(2)
+    history = fit(exp, fold_data(exp, index, plan, 0)).history
+    chance = 1 / len(index.class_names)
+    assert history[-1][M.TRAIN_LOSS] < history[0][M.TRAIN_LOSS]
+    assert history[-1][M.VAL_ACC] > 1.5 * chance
+
+
+def test_importing_the_training_core_does_not_import_ray():
+    code = ("import sys, tune_clothes.training.fit, tune_clothes.training.single_run, tune_clothes.train, "
+            "tune_clothes.data.datasets, tune_clothes.data.image_cache; "
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"

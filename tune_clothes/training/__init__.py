@@ -1,0 +1,1 @@
+"""The training core: one configuration on one fold. Imports no Ray."""

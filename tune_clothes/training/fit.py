@@ -1,0 +1,169 @@
+"""`fit`: one configuration trained on one fold, epoch by epoch, with callbacks; stoppable and resumable.
+
+Every epoch's randomness (batch order, augmentations, dropout) is derived from (seed, epoch), and a
+checkpoint holds the model, optimiser and scheduler states, so resuming after epoch k reproduces the
+uninterrupted run exactly on CPU.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from tune_clothes import metric_names as M
+from tune_clothes.augment import build_transform
+from tune_clothes.config import Experiment
+from tune_clothes.metrics import epoch_metrics, per_class_report
+from tune_clothes.models import build_model
+from tune_clothes.training.loader import LabelledImages, make_loader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoldData:
+    train: LabelledImages
+    val: LabelledImages
+    class_names: tuple[str, ...]
+
+
+@dataclass
+class TrainingState:
+    """What callbacks see: the live objects, and `checkpoint()` to save them as plain state dicts."""
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    epoch: int = -1  # the last finished epoch
+    history: list[dict[str, float]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)  # per-class F1 and confusion matrix, last epoch
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Tensors, numbers and lists only: loadable with torch.load(weights_only=True)."""
+        return {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "history": self.history}
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler is not None and checkpoint["scheduler"] is not None:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.epoch, self.history = checkpoint["epoch"], list(checkpoint["history"])
+
+
+class Callback:
+    """Hooks of a run; subclasses override what they need."""
+
+    def on_fit_start(self, state: TrainingState) -> None:
+        """Called once; `state.epoch` >= 0 when the run resumes from a checkpoint."""
+
+    def on_epoch_end(self, metrics: dict[str, float], state: TrainingState) -> None:
+        """Called after every epoch with that epoch's metrics (also in `state.history[-1]`)."""
+
+    def on_fit_end(self, state: TrainingState) -> None:
+        """Called once after the last epoch."""
+
+
+def fit(experiment: Experiment, data: FoldData, callbacks: Sequence[Callback] = (), *, device: str = "cpu",
+        resume: dict[str, Any] | None = None) -> TrainingState:
+    """Train `experiment`'s configuration on `data`; returns the final state (history, per-class report)."""
+    train_cfg = experiment.train
+    torch.manual_seed(train_cfg.seed)  # the initial weights
+    state = _initial_state(experiment, data, device)
+    if resume is not None:
+        state.restore(resume)
+        log.info("resuming after epoch %d", state.epoch)
+    cuda = torch.device(device).type == "cuda"
+    loaders = {part: make_loader(getattr(data, part), build_transform(experiment.augment, train_cfg.image_size,
+                                                                       train=part == "train",
+                                                                       augment=train_cfg.augment),
+                                 train_cfg.batch_size, train_cfg.seed, shuffle=part == "train",
+                                 workers=train_cfg.num_workers, pin_memory=cuda)
+               for part in ("train", "val")}
+    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(data) if train_cfg.class_weights else None).to(device)
+    for callback in callbacks:
+        callback.on_fit_start(state)
+    for epoch in range(state.epoch + 1, train_cfg.epochs):
+        torch.manual_seed(train_cfg.seed * 1_000_003 + epoch)  # dropout: same draws in a resumed run
+        for loader in loaders.values():
+            loader.sampler.set_epoch(epoch)
+        metrics = _run_epoch(state, loaders, loss_fn, device, data.class_names)
+        state.epoch = epoch
+        state.history.append({M.EPOCH: epoch, **metrics})
+        for callback in callbacks:
+            callback.on_epoch_end(state.history[-1], state)
+    for callback in callbacks:
+        callback.on_fit_end(state)
+    return state
+
+
+def _initial_state(experiment: Experiment, data: FoldData, device: str) -> TrainingState:
+    model = build_model(experiment.model, len(data.class_names)).to(device)
+    if torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=experiment.train.lr, weight_decay=experiment.train.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, experiment.train.step_size, experiment.train.gamma)
+                 if experiment.train.step_lr else None)
+    return TrainingState(model, optimizer, scheduler)
+
+
+def _class_weights(data: FoldData) -> torch.Tensor:
+    """Inverse class frequency in this fold's training part, normalised to average 1 over present classes."""
+    counts = np.bincount(data.train.labels, minlength=len(data.class_names)).astype(np.float64)
+    weights = np.divide(counts.sum() / (counts > 0).sum(), counts, out=np.zeros_like(counts), where=counts > 0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: str,
+               class_names: Sequence[str]) -> dict[str, float]:
+    started = time.perf_counter()
+    lr = state.optimizer.param_groups[0]["lr"]
+    train_loss, train_true, train_pred = _pass(state, loaders["train"], loss_fn, device, train=True)
+    if state.scheduler is not None:
+        state.scheduler.step()
+    train_seconds = time.perf_counter() - started
+    val_loss, val_true, val_pred = _pass(state, loaders["val"], loss_fn, device, train=False)
+    if not math.isfinite(train_loss):
+        log.warning("training loss is %s at epoch %d: the run diverged (lower train.lr?)", train_loss,
+                    state.epoch + 1)
+    state.report = per_class_report(val_true, val_pred, class_names)
+    return {M.LR: lr, M.TRAIN_LOSS: train_loss, **epoch_metrics("train", train_true, train_pred, len(class_names)),
+            M.VAL_LOSS: val_loss, **epoch_metrics("val", val_true, val_pred, len(class_names)),
+            "time/train_s": train_seconds, "time/epoch_s": time.perf_counter() - started,
+            "time/train_images_per_s": len(train_true) / max(train_seconds, 1e-9)}
+
+
+def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
+          train: bool) -> tuple[float, np.ndarray, np.ndarray]:
+    """One pass over `loader`: mean loss, true labels, predictions. Syncs with the device once, at the end."""
+    model = state.model
+    model.train(train)
+    cuda = torch.device(device).type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+    loss_sum = torch.zeros((), device=device)
+    truths, preds = [], []
+    with torch.set_grad_enabled(train):
+        for images, labels in loader:
+            images = images.to(device, non_blocking=True,
+                               memory_format=torch.channels_last if cuda else torch.preserve_format)
+            labels = labels.to(device, non_blocking=True)
+            with autocast:
+                logits = model(images)
+                loss = loss_fn(logits, labels)
+            if train:
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                state.optimizer.step()
+            loss_sum += loss.detach() * len(labels)
+            truths.append(labels)
+            preds.append(logits.detach().argmax(dim=1))
+    count = sum(len(t) for t in truths)
+    return ((loss_sum / max(count, 1)).item(), torch.cat(truths).cpu().numpy(), torch.cat(preds).cpu().numpy())

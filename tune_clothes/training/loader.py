@@ -1,0 +1,82 @@
+"""Batches from the decode-once cache.
+
+The sampler, in the main process, decides each epoch's order and every sample's augmentation seed from
+(run seed, epoch) alone, so a run resumed at epoch k sees exactly the batches an uninterrupted run would,
+whatever the number of workers. Workers open the cache file themselves (a memory map), so the images are
+never pickled or copied per worker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from tune_clothes.augment import augment_image, augmentation_seed
+
+
+@dataclass(frozen=True, eq=False)
+class LabelledImages:
+    """Rows `positions` of the cache file, with their class ids."""
+    cache_file: Path
+    positions: np.ndarray
+    labels: np.ndarray  # class id of each position, same length
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+class CachedImages(Dataset):
+    """Items are (position in `images`, augmentation seed) pairs, as the EpochSampler yields them."""
+
+    def __init__(self, images: LabelledImages, transform):
+        self.images = images
+        self.transform = transform
+        self._pixels: np.ndarray | None = None  # opened lazily, in the process that reads
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        i, seed = item
+        if self._pixels is None:
+            self._pixels = np.load(self.images.cache_file, mmap_mode="r")
+        pixels = np.asarray(self._pixels[self.images.positions[i]])  # copies one image out of the map
+        return augment_image(self.transform, pixels, seed), int(self.images.labels[i])
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pixels": None}  # workers reopen the map instead of receiving a copy
+
+
+class EpochSampler(Sampler):
+    """Yields (index, augmentation seed); the order (if shuffled) and seeds depend on (seed, epoch) only."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool):
+        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
+        for i in order.tolist():
+            yield i, augmentation_seed(self.seed, self.epoch, i)
+
+
+def make_loader(images: LabelledImages, transform, batch_size: int, seed: int, shuffle: bool,
+                workers: int, pin_memory: bool) -> DataLoader:
+    return DataLoader(CachedImages(images, transform), batch_size=batch_size,
+                      sampler=EpochSampler(len(images), seed, shuffle), num_workers=workers,
+                      pin_memory=pin_memory, persistent_workers=workers > 0,
+                      prefetch_factor=4 if workers > 0 else None, worker_init_fn=_one_thread_per_worker)
+
+
+def _one_thread_per_worker(_: int) -> None:
+    torch.set_num_threads(1)  # workers run albumentations; torch threads there only oversubscribe the CPU
