@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -49,3 +50,35 @@ def real_clothing() -> Path:
     if not (REAL_CLOTHING / "images.csv").is_file():
         pytest.skip(f"the real Clothing Dataset is not at {REAL_CLOTHING}")
     return REAL_CLOTHING
+
+
+# Ray: no usage reporting, and no token written to ~/.ray by the tests' local clusters.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray for the tests that run searches in this process."""
+    import ray
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def tiny_space(root: Path, name: str, lrs=(0.01, 0.001), **sections) -> dict:
+    """A search space small enough for a test: synthetic data at 16 px, 3 epochs, lrs x 3 folds."""
+    space = {
+        "name": name, "storage": str(root / "results"),
+        "dataset": {"kind": "synthetic", "root": str(root / "synthetic"), "cache_dir": str(root / "cache"),
+                    "synthetic_images_per_class": 15},
+        "model": {"name": "fashion_cnn"},
+        "train": {"epochs": 3, "image_size": 16, "batch_size": 8, "augment": False},
+        "cv": {"folds": 3},
+        "resources": {"cpus_per_trial": 1},
+        "search": {"grid": {"lr": list(lrs)}, "max_failures": 1},
+    }
+    for section, values in sections.items():
+        space[section] = {**space.get(section, {}), **values} if isinstance(values, dict) else values
+    return space

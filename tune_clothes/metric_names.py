@@ -19,3 +19,8 @@ EPOCH_SCALARS = (TRAIN_LOSS, TRAIN_ACC, TRAIN_PRECISION, TRAIN_RECALL, TRAIN_F1,
 
 #: Metrics a search may optimise, with the direction that is better.
 OPTIMISABLE = {VAL_ACC: "max", VAL_F1: "max", VAL_PRECISION: "max", VAL_RECALL: "max", VAL_LOSS: "min"}
+
+# Keys of every trial report besides the metrics: which fold, and how far the trial got (finished when equal).
+FOLD = "fold"
+EPOCHS_DONE = "epochs_done"
+EPOCHS_TOTAL = "epochs_total"

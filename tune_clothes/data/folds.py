@@ -11,12 +11,12 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
+from tune_clothes import storage
 from tune_clothes.errors import DataError
 
 FORMAT_VERSION = 1
@@ -94,27 +94,25 @@ def _require(ok: bool, message: str) -> None:
         raise DataError(message)
 
 
-def save_fold_plan(plan: FoldPlan, path: Path) -> None:
+def save_fold_plan(plan: FoldPlan, location: str | os.PathLike) -> None:
+    """Write the plan to a file: a local path or a storage URI (s3://...)."""
     data = {"format": FORMAT_VERSION, "fingerprint": plan.fingerprint, "folds": plan.folds, "seed": plan.seed,
             "test_fraction": plan.test_fraction, "num_images": plan.num_images, "holdout": plan.holdout.tolist(),
             "validation": {scheme: [v.tolist() for v in parts] for scheme, parts in plan.validation.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    storage.write_text(str(location), json.dumps(data))
 
 
-def load_fold_plan(path: Path, fingerprint: str) -> FoldPlan:
+def load_fold_plan(location: str | os.PathLike, fingerprint: str) -> FoldPlan:
     """A saved plan; refused when the data it was made for is not the data we have now."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(storage.read_text(str(location)))
         plan = FoldPlan(data["fingerprint"], data["folds"], data["seed"], data["test_fraction"],
                         data["num_images"], np.array(data["holdout"], dtype=np.int64),
                         {s: [np.array(v, dtype=np.int64) for v in parts] for s, parts in data["validation"].items()})
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{path}: not a readable fold file ({err}); delete it to make new folds") from None
+        raise DataError(f"{location}: not a readable fold file ({err}); delete it to make new folds") from None
     if plan.fingerprint != fingerprint:
-        raise DataError(f"{path}: these folds were made for data with fingerprint {plan.fingerprint}, but the "
+        raise DataError(f"{location}: these folds were made for data with fingerprint {plan.fingerprint}, but the "
                         f"dataset now has {fingerprint} (images, labels or class policy changed): restore the data "
                         f"it was made for, or start a new experiment with another --name")
     return plan

@@ -64,6 +64,9 @@ class Callback:
     def on_fit_start(self, state: TrainingState) -> None:
         """Called once; `state.epoch` >= 0 when the run resumes from a checkpoint."""
 
+    def on_train_batch_end(self, batch: int, state: TrainingState) -> None:
+        """Called after each optimiser step; `state.epoch` is the last finished epoch."""
+
     def on_epoch_end(self, metrics: dict[str, float], state: TrainingState) -> None:
         """Called after every epoch with that epoch's metrics (also in `state.history[-1]`)."""
 
@@ -74,34 +77,56 @@ class Callback:
 def fit(experiment: Experiment, data: FoldData, callbacks: Sequence[Callback] = (), *, device: str = "cpu",
         resume: dict[str, Any] | None = None) -> TrainingState:
     """Train `experiment`'s configuration on `data`; returns the final state (history, per-class report)."""
-    train_cfg = experiment.train
-    torch.manual_seed(train_cfg.seed)  # the initial weights
-    state = _initial_state(experiment, data, device)
-    if resume is not None:
-        state.restore(resume)
-        log.info("resuming after epoch %d", state.epoch)
-    cuda = torch.device(device).type == "cuda"
-    loaders = {part: make_loader(getattr(data, part), build_transform(experiment.augment, train_cfg.image_size,
-                                                                       train=part == "train",
-                                                                       augment=train_cfg.augment),
-                                 train_cfg.batch_size, train_cfg.seed, shuffle=part == "train",
-                                 workers=train_cfg.num_workers, pin_memory=cuda)
-               for part in ("train", "val")}
-    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(data) if train_cfg.class_weights else None).to(device)
-    for callback in callbacks:
-        callback.on_fit_start(state)
-    for epoch in range(state.epoch + 1, train_cfg.epochs):
-        torch.manual_seed(train_cfg.seed * 1_000_003 + epoch)  # dropout: same draws in a resumed run
-        for loader in loaders.values():
+    trainer = Trainer(experiment, data, callbacks, device=device, resume=resume)
+    while not trainer.done:
+        trainer.run_epoch()
+    trainer.finish()
+    return trainer.state
+
+
+class Trainer:
+    """`fit`, one epoch at a time: a cross-validation trial advances several folds in lock-step with it."""
+
+    def __init__(self, experiment: Experiment, data: FoldData, callbacks: Sequence[Callback] = (), *,
+                 device: str = "cpu", resume: dict[str, Any] | None = None):
+        self.train_cfg, self.data, self.callbacks, self.device = experiment.train, data, list(callbacks), device
+        torch.manual_seed(self.train_cfg.seed)  # the initial weights
+        self.state = _initial_state(experiment, data, device)
+        if resume is not None:
+            self.state.restore(resume)
+            log.info("resuming after epoch %d", self.state.epoch)
+        self.loaders = {part: make_loader(getattr(data, part),
+                                          build_transform(experiment.augment, self.train_cfg.image_size,
+                                                          train=part == "train", augment=self.train_cfg.augment),
+                                          self.train_cfg.batch_size, self.train_cfg.seed, shuffle=part == "train",
+                                          workers=self.train_cfg.num_workers,
+                                          pin_memory=torch.device(device).type == "cuda")
+                        for part in ("train", "val")}
+        weights = _class_weights(data) if self.train_cfg.class_weights else None
+        self.loss_fn = nn.CrossEntropyLoss(weight=weights).to(device)
+        for callback in self.callbacks:
+            callback.on_fit_start(self.state)
+
+    @property
+    def done(self) -> bool:
+        return self.state.epoch + 1 >= self.train_cfg.epochs
+
+    def run_epoch(self) -> dict[str, float]:
+        epoch = self.state.epoch + 1
+        torch.manual_seed(self.train_cfg.seed * 1_000_003 + epoch)  # dropout: same draws in a resumed run
+        for loader in self.loaders.values():
             loader.sampler.set_epoch(epoch)
-        metrics = _run_epoch(state, loaders, loss_fn, device, data.class_names)
-        state.epoch = epoch
-        state.history.append({M.EPOCH: epoch, **metrics})
-        for callback in callbacks:
-            callback.on_epoch_end(state.history[-1], state)
-    for callback in callbacks:
-        callback.on_fit_end(state)
-    return state
+        metrics = _run_epoch(self.state, self.loaders, self.loss_fn, self.device, self.data.class_names,
+                             self.callbacks)
+        self.state.epoch = epoch
+        self.state.history.append({M.EPOCH: epoch, **metrics})
+        for callback in self.callbacks:
+            callback.on_epoch_end(self.state.history[-1], self.state)
+        return self.state.history[-1]
+
+    def finish(self) -> None:
+        for callback in self.callbacks:
+            callback.on_fit_end(self.state)
 
 
 def _initial_state(experiment: Experiment, data: FoldData, device: str) -> TrainingState:
@@ -123,14 +148,14 @@ def _class_weights(data: FoldData) -> torch.Tensor:
 
 
 def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: str,
-               class_names: Sequence[str]) -> dict[str, float]:
+               class_names: Sequence[str], callbacks: Sequence[Callback]) -> dict[str, float]:
     started = time.perf_counter()
     lr = state.optimizer.param_groups[0]["lr"]
-    train_loss, train_true, train_pred = _pass(state, loaders["train"], loss_fn, device, train=True)
+    train_loss, train_true, train_pred = _pass(state, loaders["train"], loss_fn, device, callbacks)
     if state.scheduler is not None:
         state.scheduler.step()
     train_seconds = time.perf_counter() - started
-    val_loss, val_true, val_pred = _pass(state, loaders["val"], loss_fn, device, train=False)
+    val_loss, val_true, val_pred = _pass(state, loaders["val"], loss_fn, device)
     if not math.isfinite(train_loss):
         log.warning("training loss is %s at epoch %d: the run diverged (lower train.lr?)", train_loss,
                     state.epoch + 1)
@@ -142,8 +167,12 @@ def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: 
 
 
 def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
-          train: bool) -> tuple[float, np.ndarray, np.ndarray]:
-    """One pass over `loader`: mean loss, true labels, predictions. Syncs with the device once, at the end."""
+          train_callbacks: Sequence[Callback] | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """One pass over `loader`, training when given `train_callbacks`: mean loss, true labels, predictions.
+
+    Syncs with the device once, at the end.
+    """
+    train = train_callbacks is not None
     model = state.model
     model.train(train)
     cuda = torch.device(device).type == "cuda"
@@ -151,7 +180,7 @@ def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
     loss_sum = torch.zeros((), device=device)
     truths, preds = [], []
     with torch.set_grad_enabled(train):
-        for images, labels in loader:
+        for batch, (images, labels) in enumerate(loader):
             images = images.to(device, non_blocking=True,
                                memory_format=torch.channels_last if cuda else torch.preserve_format)
             labels = labels.to(device, non_blocking=True)
@@ -162,6 +191,8 @@ def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
                 state.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 state.optimizer.step()
+                for callback in train_callbacks:
+                    callback.on_train_batch_end(batch, state)
             loss_sum += loss.detach() * len(labels)
             truths.append(labels)
             preds.append(logits.detach().argmax(dim=1))

@@ -1,0 +1,81 @@
+"""A real, tiny search on a real local Ray: every (configuration, fold) trial runs, checkpoints, logs to
+TensorBoard, and the leaderboard is right and reproducible from disk."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tune_clothes import metric_names as M
+from tune_clothes.config_loader import experiment_from_dict
+from tune_clothes.experiment_files import (BEST_CONFIG_YAML, DATASET_JSON, EXPERIMENT_YAML, FOLDS_JSON,
+                                           LEADERBOARD_CSV, VERSIONS_JSON)
+from tune_clothes.report import main as report_main
+
+from conftest import tiny_space
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def clean_search(ray_local, tmp_path_factory):
+    from tune_clothes.tuning.runner import run_search
+    root = tmp_path_factory.mktemp("search")
+    experiment = experiment_from_dict(tiny_space(root, "clean"))
+    return experiment, run_search(experiment)
+
+
+def trial_dirs(location):
+    return sorted(p for p in location.iterdir() if (p / "params.json").is_file())
+
+
+def test_every_configuration_runs_on_every_fold(clean_search):
+    experiment, report = clean_search
+    board = report.leaderboard
+    assert sorted(board["lr"]) == [0.001, 0.01]
+    assert (board["folds_finished"] == 3).all() and (board["status"] == "complete").all()
+    assert board["is_best"].sum() == 1
+    assert report.best == {"lr": board.loc[board["is_best"], "lr"].item()}
+    assert "lr=0.001" in report.table and "lr=0.01" in report.table
+
+
+def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
+    experiment, report = clean_search
+    location = Path(report.location)
+    for name in (EXPERIMENT_YAML, FOLDS_JSON, DATASET_JSON, VERSIONS_JSON, LEADERBOARD_CSV, BEST_CONFIG_YAML):
+        assert (location / name).is_file(), name
+    trials = trial_dirs(location)
+    assert len(trials) == 6
+    folds = json.loads((location / FOLDS_JSON).read_text())["validation"]["kfold"]
+    for trial in trials:
+        results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert [r[M.EPOCH] for r in results] == [0, 1, 2]
+        assert len(results[-1]) > 10 and results[-1][M.EPOCHS_DONE] == 3
+        checkpoints = sorted(trial.glob("checkpoint_*"))
+        assert 1 <= len(checkpoints) <= 2  # the best by val/acc, and the latest
+        fold = json.loads((trial / "params.json").read_text())[M.FOLD]
+        report_file = json.loads((checkpoints[-1] / f"fold{fold}_report.json").read_text())
+        assert sum(map(sum, report_file["confusion_matrix"])) == len(folds[fold])  # validated on its fold
+
+
+def test_tensorboard_shows_every_epoch_metric_and_the_hparams(clean_search):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    _, report = clean_search
+    trial = trial_dirs(Path(report.location))[0]
+    events = EventAccumulator(str(trial)).Reload()
+    tags = events.Tags()["scalars"]
+    for name in M.EPOCH_SCALARS:
+        tag = next(t for t in tags if t.endswith(name))
+        assert [e.step for e in events.Scalars(tag)] == [1, 2, 3], name
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+
+
+def test_report_command_reproduces_the_leaderboard_from_disk(clean_search, capsys):
+    _, report = clean_search
+    location = Path(report.location)
+    before = (location / LEADERBOARD_CSV).read_text()
+    (location / LEADERBOARD_CSV).unlink()
+    assert report_main([str(location)]) == 0
+    assert (location / LEADERBOARD_CSV).read_text() == before
+    assert "lr=0.001" in capsys.readouterr().out

@@ -1,0 +1,60 @@
+"""What an experiment folder holds besides Ray's own files, so a result can be audited and reproduced:
+the resolved config, the folds, the data's fingerprint and report, and the versions that ran it."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+
+import yaml
+
+from tune_clothes import storage
+from tune_clothes.config import Experiment
+from tune_clothes.config_loader import experiment_from_dict, experiment_to_dict
+from tune_clothes.data.folds import FoldPlan, save_fold_plan
+from tune_clothes.data.index import DatasetIndex
+from tune_clothes.errors import UserError
+
+EXPERIMENT_YAML = "experiment.yaml"
+FOLDS_JSON = "folds.json"
+DATASET_JSON = "dataset.json"
+VERSIONS_JSON = "versions.json"
+LEADERBOARD_CSV = "leaderboard.csv"
+BEST_CONFIG_YAML = "best_config.yaml"
+PACKAGES = ("tune_clothes", "ray", "torch", "torchvision", "albumentations", "scikit-learn", "pandas", "numpy",
+            "pillow", "optuna", "ptflops")
+
+
+def experiment_location(experiment: Experiment) -> str:
+    return storage.join(experiment.storage, experiment.name)
+
+
+def write_experiment_files(location: str, experiment: Experiment, index: DatasetIndex, plan: FoldPlan) -> None:
+    storage.write_text(storage.join(location, EXPERIMENT_YAML),
+                       yaml.safe_dump(experiment_to_dict(experiment), sort_keys=False))
+    save_fold_plan(plan, storage.join(location, FOLDS_JSON))
+    dataset = {"fingerprint": index.fingerprint(), "kind": index.kind, "root": index.root, "images": len(index),
+               "holdout_images": len(plan.holdout), "class_counts": index.class_counts(),
+               "dropped_classes": index.dropped_classes,
+               "excluded": {problem: len(ids) for problem, ids in index.excluded.items()}}
+    storage.write_text(storage.join(location, DATASET_JSON), json.dumps(dataset, indent=2))
+    storage.write_text(storage.join(location, VERSIONS_JSON), json.dumps(package_versions(), indent=2))
+
+
+def read_experiment(location: str) -> Experiment:
+    """The experiment as it was resolved when the search started."""
+    path = storage.join(location, EXPERIMENT_YAML)
+    if not storage.exists(path):
+        raise UserError(f"{location}: no {EXPERIMENT_YAML} here; pass the folder of an experiment that "
+                        f"tune_clothes.search started (<storage>/<name>)")
+    return experiment_from_dict(yaml.safe_load(storage.read_text(path)))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -1,0 +1,32 @@
+"""`python -m tune_clothes.report EXPERIMENT_DIR`: the leaderboard of a search, from its files on disk.
+
+Works on a finished, running or interrupted experiment and needs no running Ray; rewrites
+leaderboard.csv, best_config.yaml and trials.csv in the experiment folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from tune_clothes import storage
+from tune_clothes.analysis.report import write_report
+from tune_clothes.cli import configure_logging, run_command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tune_clothes.report", description=__doc__.splitlines()[0])
+    parser.add_argument("experiment_dir", help="the experiment folder, <storage>/<name> (a path or s3://...)")
+    args = parser.parse_args(argv)
+    configure_logging()
+    location = args.experiment_dir
+    if not storage.is_uri(location):
+        location = os.path.abspath(os.path.expanduser(location))
+    report = write_report(location)
+    print(report.table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))

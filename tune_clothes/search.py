@@ -1,0 +1,58 @@
+"""`python -m tune_clothes.search --space search_spaces/demo.yaml`: run every configuration of a search space
+on every cross-validation fold with Ray Tune, then print the leaderboard.
+
+Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.config_loader import load_experiment
+
+NOTHING_FINISHED = 1
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tune_clothes.search", description=__doc__.splitlines()[0])
+    parser.add_argument("--space", required=True, help="the search space YAML, e.g. search_spaces/demo.yaml")
+    parser.add_argument("--name", help="experiment name: its folder is <storage>/<name> (default: the file's)")
+    parser.add_argument("--storage", help="where results go: a folder, a shared path, or s3://... "
+                                          "(default: the file's, else ~/ray_results)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value, e.g. --set train.epochs=2 (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted experiment: finished trials are kept, others continue")
+    parser.add_argument("--address", help="a running Ray cluster to attach to (default: RAY_ADDRESS, else a "
+                                          "local Ray)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("--wait-for-gpus", action="store_true",
+                        help="start even if the cluster has no GPU yet (an autoscaler will add GPU nodes)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Ray's own status table and worker logs")
+    args = parser.parse_args(argv)
+    if args.num_cpus is not None and args.num_cpus < 1:
+        parser.error(f"--num-cpus {args.num_cpus}: must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    overrides = list(args.overrides)
+    overrides += [f"name={args.name}"] if args.name else []
+    overrides += [f"storage={args.storage}"] if args.storage else []
+    experiment = load_experiment(args.space, overrides)
+    from tune_clothes.tuning.runner import SearchOptions, run_search  # imports Ray: after the input is checked
+    report = run_search(experiment, SearchOptions(resume=args.resume, address=args.address,
+                                                  num_cpus=args.num_cpus, verbose=args.verbose,
+                                                  wait_for_gpus=args.wait_for_gpus))
+    print(report.table)
+    print(f"\nresults: {report.location} (leaderboard.csv, best_config.yaml, trials.csv; "
+          f"tensorboard --logdir {report.location})")
+    return 0 if report.best is not None else NOTHING_FINISHED
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))

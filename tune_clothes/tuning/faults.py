@@ -1,0 +1,79 @@
+"""Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch, or a simulated
+CUDA out-of-memory error. Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
+
+    [{"kind": "crash", "epoch": 1, "batch": 2, "fold": 0, "axes": {"lr": 0.01}, "once_dir": "/tmp/faults"}]
+
+`once_dir` makes a fault fire once per trial (a marker file remembers it), so the retry succeeds; without
+it the fault fires on every attempt, and the trial exhausts its retries.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from tune_clothes.errors import ConfigError
+from tune_clothes.training.fit import Callback, TrainingState
+
+ENV_VAR = "TUNE_CLOTHES_FAULTS"
+
+
+class InjectedCrash(RuntimeError):
+    """The crash a test asked for."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "crash" or "oom"
+    epoch: int  # fires during this epoch (0-based) ...
+    batch: int = 0  # ... after this training batch
+    fold: int | None = None  # None: every fold
+    axes: Mapping[str, Any] = field(default_factory=dict)  # only trials with these axis values
+    once_dir: str | None = None
+
+
+def faults_from_env() -> tuple[Fault, ...]:
+    text = os.environ.get(ENV_VAR, "")
+    if not text:
+        return ()
+    try:
+        faults = tuple(Fault(**spec) for spec in json.loads(text))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{ENV_VAR}={text!r}: not a JSON list of faults ({err})") from None
+    for fault in faults:
+        if fault.kind not in ("crash", "oom"):
+            raise ConfigError(f"{ENV_VAR}: kind={fault.kind!r}: must be 'crash' or 'oom'")
+    return faults
+
+
+def fault_injectors(faults: tuple[Fault, ...], params: Mapping[str, Any], fold: int) -> list[Callback]:
+    """Callbacks for the faults that apply to this trial's parameters and fold."""
+    return [FaultInjector(f, _trial_key(params, fold)) for f in faults
+            if (f.fold is None or f.fold == fold) and all(params.get(k) == v for k, v in f.axes.items())]
+
+
+def _trial_key(params: Mapping[str, Any], fold: int) -> str:
+    return "_".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "fold") + f"_fold{fold}"
+
+
+class FaultInjector(Callback):
+    def __init__(self, fault: Fault, trial_key: str):
+        self.fault, self.trial_key = fault, trial_key
+
+    def on_train_batch_end(self, batch: int, state: TrainingState) -> None:
+        fault = self.fault
+        if state.epoch + 1 != fault.epoch or batch != fault.batch:
+            return
+        if fault.once_dir is not None:
+            marker = Path(fault.once_dir) / f"{self.trial_key}_epoch{fault.epoch}"
+            if marker.exists():
+                return
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        if fault.kind == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        raise InjectedCrash(f"injected crash at epoch {fault.epoch}, batch {fault.batch} ({self.trial_key})")

@@ -1,0 +1,137 @@
+"""`run_search`: prepare the experiment folder (config, folds, data fingerprint), start or attach to Ray,
+run (or resume) the Tuner, and write the leaderboard from the files on disk."""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import ray
+from ray import tune
+
+from tune_clothes import storage
+from tune_clothes.analysis.report import SearchReport, write_report
+from tune_clothes.config import Experiment
+from tune_clothes.data.datasets import load_index
+from tune_clothes.data.folds import load_fold_plan, make_fold_plan
+from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.errors import UserError
+from tune_clothes.experiment_files import (EXPERIMENT_YAML, FOLDS_JSON, experiment_location, read_experiment,
+                                           write_experiment_files)
+from tune_clothes.tuning import space
+from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, check_shared_storage
+from tune_clothes.tuning.faults import faults_from_env
+from tune_clothes.tuning.progress import CompactProgress
+from tune_clothes.tuning.trainable import TrialInputs, cv_trial, fold_trial
+
+log = logging.getLogger(__name__)
+# Tune warns whenever it snapshots the experiment state often, which one checkpoint per epoch makes it do
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    resume: bool = False
+    address: str | None = None  # a running Ray cluster; None: RAY_ADDRESS, else a new local Ray
+    num_cpus: int | None = None  # of a new local Ray (None: all)
+    verbose: bool = False  # Ray's own status table and worker logs
+    wait_for_gpus: bool = False  # an autoscaler will add the GPUs the trials ask for
+
+
+def run_search(experiment: Experiment, options: SearchOptions = SearchOptions()) -> SearchReport:
+    location = experiment_location(experiment)
+    if not _attaching(options):
+        check_local_gpus(experiment, options.wait_for_gpus)
+    experiment, inputs = prepare_experiment(experiment, location, options.resume)
+    with ray_session(options):
+        check_gpus(experiment, options.wait_for_gpus)
+        check_shared_storage(location)
+        if not options.resume:  # only now: a search refused above leaves no folder behind
+            write_experiment_files(location, experiment, inputs.index, inputs.plan)
+        tuner = build_tuner(experiment, inputs, location, options)
+        tuner.fit()
+    return write_report(location)
+
+
+def prepare_experiment(experiment: Experiment, location: str,
+                       resume: bool) -> tuple[Experiment, TrialInputs]:
+    """Index and check the data, then make the folds (or load the saved ones to resume)."""
+    started = storage.exists(storage.join(location, EXPERIMENT_YAML))
+    if resume and not started:
+        raise UserError(f"--resume: there is no experiment at {location} to resume; run without --resume to start "
+                        f"it (check --name and --storage)")
+    if not resume and started:
+        raise UserError(f"an experiment already exists at {location}: add --resume to continue it, or pick "
+                        f"another --name to start a new one")
+    if resume:
+        experiment = _saved_experiment(experiment, location)
+    index = load_index(experiment.dataset)
+    if resume:
+        plan = load_fold_plan(storage.join(location, FOLDS_JSON), index.fingerprint())
+    else:
+        splits = space.axis_value_sets(experiment, "split")
+        plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), experiment.cv.folds,
+                              experiment.cv.seed, experiment.cv.test_fraction, splits)
+    for size in space.axis_value_sets(experiment, "image_size"):  # decode once, here, before trials start
+        ensure_image_cache(index, size, Path(experiment.dataset.cache_dir))
+    return experiment, TrialInputs(experiment, index, plan, faults_from_env())
+
+
+def _saved_experiment(given: Experiment, location: str) -> Experiment:
+    saved = read_experiment(location)
+    if saved != given:
+        log.warning("--resume continues the experiment as it was started (%s); the changes in the given search "
+                    "space are ignored", storage.join(location, EXPERIMENT_YAML))
+    return saved
+
+
+def _attaching(options: SearchOptions) -> str | None:
+    return options.address or os.environ.get("RAY_ADDRESS")
+
+
+@contextmanager
+def ray_session(options: SearchOptions) -> Iterator[None]:
+    """Attach to a cluster (--address or RAY_ADDRESS) or start a local Ray; shut down only what we started."""
+    if ray.is_initialized():
+        yield
+        return
+    address = _attaching(options) or "local"  # 'local' starts a new Ray, never a stale cluster's leftovers
+    ray.init(address=address, num_cpus=options.num_cpus if address == "local" else None,
+             include_dashboard=False, log_to_driver=options.verbose,
+             logging_level=logging.INFO if options.verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def build_tuner(experiment: Experiment, inputs: TrialInputs, location: str, options: SearchOptions) -> tune.Tuner:
+    function = fold_trial if experiment.search.algorithm == "grid" else cv_trial
+    resources = {"cpu": experiment.resources.cpus_per_trial, "gpu": experiment.resources.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(function, inputs=inputs), resources)
+    if options.resume:
+        log.info("resuming %s: finished trials are kept, the others continue from their last checkpoint", location)
+        return tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                  param_space=space.param_space(experiment))
+    search = experiment.search
+    return tune.Tuner(
+        trainable, param_space=space.param_space(experiment),
+        tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=space.search_algorithm(
+            experiment), scheduler=space.scheduler(experiment), num_samples=1 if search.algorithm == "grid" else
+            search.num_samples, max_concurrent_trials=experiment.resources.max_concurrent_trials,
+            trial_dirname_creator=space.trial_dirname, reuse_actors=True),  # no process start per trial
+        run_config=_run_config(experiment, options))
+
+
+def _run_config(experiment: Experiment, options: SearchOptions) -> tune.RunConfig:
+    search = experiment.search
+    return tune.RunConfig(
+        name=experiment.name, storage_path=experiment.storage,
+        checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
+            num_to_keep=1, checkpoint_score_attribute=search.metric, checkpoint_score_order=search.mode),
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
+        callbacks=[CompactProgress(space.num_trials(experiment), search.metric, search.mode)],
+        verbose=2 if options.verbose else 0)
