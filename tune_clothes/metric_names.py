@@ -24,3 +24,4 @@ OPTIMISABLE = {VAL_ACC: "max", VAL_F1: "max", VAL_PRECISION: "max", VAL_RECALL: 
 FOLD = "fold"
 EPOCHS_DONE = "epochs_done"
 EPOCHS_TOTAL = "epochs_total"
+NODE_ID = "node_id"  # the Ray node that ran the epoch (nodes on one machine share an IP address)

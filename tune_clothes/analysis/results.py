@@ -15,7 +15,7 @@ import pandas as pd
 
 from tune_clothes import storage
 from tune_clothes.config import Experiment
-from tune_clothes.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, OPTIMISABLE
+from tune_clothes.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, NODE_ID, OPTIMISABLE
 
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
 
@@ -45,7 +45,7 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], folds: int) -> list[
     status = FINISHED if finished else FAILED if error else INCOMPLETE
     common = {**{axis: params.get(axis) for axis in axes}, "status": status,
               "error": None if finished else error, "epochs_done": last.get(EPOCHS_DONE, 0), "trial": name,
-              "node": last.get("node_ip")}
+              "node": last.get(NODE_ID)}
     if FOLD in params:  # grid mode: the trial is one fold
         return [{**common, FOLD: params[FOLD], **{m: _number(last.get(m)) for m in OPTIMISABLE}}]
     return [{**common, FOLD: k, **{m: _number(last.get(f"folds/{k}/{m}")) for m in OPTIMISABLE}}

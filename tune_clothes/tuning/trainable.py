@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+import ray
 from ray import tune
 
 from tune_clothes import metric_names as M
@@ -99,8 +100,12 @@ def _report(states: list[TrainingState], metrics: dict[str, Any], epochs: int, f
             save_checkpoint(state.checkpoint(), Path(directory) / f"fold{fold}.pt")
             (Path(directory) / f"fold{fold}_{REPORT_FILE}").write_text(json.dumps(state.report))
         done = states[0].epoch + 1
-        tune.report({**metrics, M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs},
+        tune.report({**metrics, M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id()},
                     checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _node_id() -> str:
+    return ray.get_runtime_context().get_node_id()
 
 
 def _checkpointed_states() -> dict[int, dict[str, Any]]:
