@@ -82,3 +82,17 @@ def tiny_space(root: Path, name: str, lrs=(0.01, 0.001), **sections) -> dict:
     for section, values in sections.items():
         space[section] = {**space.get(section, {}), **values} if isinstance(values, dict) else values
     return space
+
+
+@pytest.fixture(scope="session")
+def clean_search(ray_local, tmp_path_factory):
+    """The tiny search, run once without faults: the reference the fault-tolerance tests compare with."""
+    from tune_clothes.config_loader import experiment_from_dict
+    from tune_clothes.tuning.runner import run_search
+    root = tmp_path_factory.mktemp("search")
+    experiment = experiment_from_dict(tiny_space(root, "clean"))
+    return experiment, run_search(experiment)
+
+
+def trial_dirs(location: Path) -> list[Path]:
+    return sorted(p for p in Path(location).iterdir() if (p / "params.json").is_file())

@@ -8,26 +8,15 @@ from pathlib import Path
 import pytest
 
 from tune_clothes import metric_names as M
-from tune_clothes.config_loader import experiment_from_dict
 from tune_clothes.experiment_files import (BEST_CONFIG_YAML, DATASET_JSON, EXPERIMENT_YAML, FOLDS_JSON,
                                            LEADERBOARD_CSV, VERSIONS_JSON)
 from tune_clothes.report import main as report_main
 
-from conftest import tiny_space
+from conftest import trial_dirs
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def clean_search(ray_local, tmp_path_factory):
-    from tune_clothes.tuning.runner import run_search
-    root = tmp_path_factory.mktemp("search")
-    experiment = experiment_from_dict(tiny_space(root, "clean"))
-    return experiment, run_search(experiment)
-
-
-def trial_dirs(location):
-    return sorted(p for p in location.iterdir() if (p / "params.json").is_file())
 
 
 def test_every_configuration_runs_on_every_fold(clean_search):

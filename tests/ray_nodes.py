@@ -1,0 +1,205 @@
+"""Real Ray nodes on this machine for the cluster tests: `ray start --block` subprocesses, each with its own
+temp dir and ports, found and ended by process id.
+
+Never `ray stop`: it ends every Ray on the machine, including the local Ray of other tests. Every process of
+a node (the `ray start` parent, gcs_server, raylet, agents, workers) inherits an environment marker, so a
+node's processes are found even after a crash re-parents some of them.
+
+Token authentication is on, as on a real cluster: a fresh token in `RAY_AUTH_TOKEN` of every node and of
+the driver, so nothing is written to `~/.ray/auth_token` and no other Ray on the machine can attach.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+MARKER = "TUNE_CLOTHES_TEST_RAY_NODE"  # environment variable: "<cluster id>:<process role>"
+STARTED = "Ray runtime started."  # printed by `ray start` once the GCS knows the node
+START_TIMEOUT_S = 90.0
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (the OS picks it; another process could take it before Ray does,
+    which is unlikely enough for a test)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def short_temp_dir() -> Path:
+    """Ray puts Unix sockets in `<temp dir>/session_<41 chars>/sockets/`, and a socket path has at most 107
+    bytes, so pytest's long tmp_path does not do: a short folder in /tmp instead, removed by `shutdown`."""
+    return Path(tempfile.mkdtemp(prefix="tc-ray-", dir="/tmp" if os.path.isdir("/tmp") else None))
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.2) -> object:
+    """Poll until `condition()` is truthy and return its value; fail with `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def processes_marked(prefix: str) -> list[psutil.Process]:
+    """Every live process whose marker starts with `prefix` (zombies are dead: only their parent's wait is
+    missing)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if (process.environ().get(MARKER, "").startswith(prefix)
+                    and process.status() != psutil.STATUS_ZOMBIE):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def end_processes(processes: list[psutil.Process], grace_s: float) -> None:
+    """SIGTERM, then SIGKILL whatever still runs after `grace_s` seconds (0: SIGKILL at once)."""
+    if grace_s > 0:
+        _signal_all(processes, psutil.Process.terminate)
+        _wait_ended(processes, grace_s)
+    _signal_all([p for p in processes if _running(p)], psutil.Process.kill)
+    _wait_ended(processes, 10.0)
+
+
+def _wait_ended(processes: list[psutil.Process], timeout_s: float) -> None:
+    """psutil.wait_procs would wait for the parent to reap a zombie, which a dead parent never does."""
+    try:
+        wait_for(lambda: not any(map(_running, processes)), timeout_s, "processes to end", interval_s=0.05)
+    except TimeoutError:
+        pass  # the caller checks what is left
+
+
+def _signal_all(processes: list[psutil.Process], send: Callable[[psutil.Process], None]) -> None:
+    for process in processes:
+        try:
+            send(process)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@dataclass
+class RayNode:
+    role: str  # "head", "worker1", ...
+    marker: str
+    process: subprocess.Popen
+    output: Path  # stdout and stderr of `ray start`
+    node_id: str = ""
+
+    def processes(self) -> list[psutil.Process]:
+        return processes_marked(self.marker)
+
+    def kill(self) -> list[int]:
+        """SIGKILL every process of the node at once, as when its machine dies; returns their ids."""
+        processes = self.processes()
+        end_processes(processes, grace_s=0)
+        return [p.pid for p in processes]
+
+    def wait_started(self) -> None:
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"`ray start` of the {self.role} exited with {self.process.returncode}:\n"
+                                   f"{self.output_tail()}")
+            return STARTED in self.output.read_text(errors="replace")
+        try:
+            wait_for(started, START_TIMEOUT_S, f"the Ray {self.role} to start", interval_s=0.1)
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}:\n{self.output_tail()}") from None
+        self.node_id = self._raylet_node_id()
+
+    def _raylet_node_id(self) -> str:
+        """The node id, from the raylet's command line (as Ray's own `find_node_ids` does)."""
+        for process in self.processes():
+            try:
+                for arg in process.cmdline():
+                    if arg.startswith("--node_id="):
+                        return arg.split("=", 1)[1]
+            except psutil.NoSuchProcess:
+                continue
+        raise RuntimeError(f"no raylet found for the Ray {self.role}:\n{self.output_tail()}")
+
+    def output_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output.read_text(errors="replace").splitlines()[-lines:])
+
+
+class LocalRayCluster:
+    """A Ray head and worker nodes as separate `ray start` process trees on this machine."""
+
+    def __init__(self) -> None:
+        self.root = short_temp_dir()
+        self.cluster_id = f"tc-{secrets.token_hex(6)}"
+        self.token = secrets.token_hex(32)
+        self.port = free_port()
+        self.nodes: list[RayNode] = []
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def environment(self, role: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """For a node or a driver of this cluster: its token, no usage stats, and the marker."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, RAY_USAGE_STATS_ENABLED="0",
+                   **{MARKER: f"{self.cluster_id}:{role}"}, **(extra or {}))
+        return env
+
+    def start_head(self, num_cpus: int, extra_env: dict[str, str] | None = None) -> RayNode:
+        # every port a head opens that has a fixed default, chosen free so other Rays here do not collide
+        return self._start("head", ["--head", f"--port={self.port}", "--include-dashboard=false",
+                                    f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}"],
+                           num_cpus, extra_env)
+
+    def add_worker(self, num_cpus: int) -> RayNode:
+        return self._start(f"worker{len(self.nodes)}", [f"--address={self.address}"], num_cpus, None)
+
+    def _start(self, role: str, args: list[str], num_cpus: int, extra_env: dict[str, str] | None) -> RayNode:
+        temp_dir = self.root / role
+        temp_dir.mkdir()
+        output = self.root / f"{role}.out"
+        command = [RAY, "start", *args, f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}",
+                   "--disable-usage-stats", "--block", "--node-ip-address=127.0.0.1",
+                   f"--dashboard-agent-listen-port={free_port()}",
+                   "--min-worker-port=0", "--max-worker-port=0"]  # 0: random, as ray.init does
+        with open(output, "wb") as sink:
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=self.environment(role, extra_env))
+        node = RayNode(role, f"{self.cluster_id}:{role}", process, output)
+        self.nodes.append(node)
+        node.wait_started()
+        return node
+
+    def leftover_processes(self) -> list[psutil.Process]:
+        return processes_marked(f"{self.cluster_id}:")
+
+    def shutdown(self, grace_s: float = 3.0) -> None:
+        """End every process of the cluster (nodes, and drivers started with `environment`), workers first."""
+        for node in reversed(self.nodes):
+            end_processes(node.processes(), grace_s)
+        end_processes(self.leftover_processes(), grace_s=0)
+        for node in self.nodes:
+            node.process.wait(timeout=10)  # reap our own child
+        shutil.rmtree(self.root, ignore_errors=True)
