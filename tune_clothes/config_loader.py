@@ -15,19 +15,24 @@ from typing import Any, Iterable, Literal, Mapping, Union
 
 import yaml
 
-from tune_clothes.config import Experiment, axis_names
+from tune_clothes.config import NOT_AXES, Experiment, axis_names
 from tune_clothes.errors import ConfigError
+
+#: Axes whose every value needs something prepared before trials start (folds per split, a cache per size).
+PRECOMPUTED_AXES = ("split", "image_size")
 
 
 def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Experiment:
     """Read a search-space file, apply `key=value` overrides, and validate everything."""
     raw = read_yaml_mapping(path)
+    overrides = list(overrides)
+    source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
     try:
         for assignment in overrides:
             apply_override(raw, assignment)
         return experiment_from_dict(raw)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def read_yaml_mapping(path: str | os.PathLike) -> dict:
@@ -36,12 +41,22 @@ def read_yaml_mapping(path: str | os.PathLike) -> dict:
         raise ConfigError(f"{path}: no such file; pass a search space such as search_spaces/demo.yaml")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))  # safe: builds no Python objects
+    except yaml.MarkedYAMLError as err:
+        raise ConfigError(f"{path}{_at(err.problem_mark)}: not valid YAML: {err.problem or err.context}"
+                          + (f" ({err.context}{_at(err.context_mark, ' at')})" if err.context else "")) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; a search space is a mapping of sections (name, dataset, "
+                          f"model, train, cv, search, ...): start from search_spaces/demo.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (name, dataset, train, ...), "
-                          f"not {type(data).__name__}")
+                          f"not a {type(data).__name__}")
     return data
+
+
+def _at(mark, word: str = ",") -> str:
+    return f"{word} line {mark.line + 1}, column {mark.column + 1}" if mark else ""
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -107,8 +122,12 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
 
 
 def unknown_key_message(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys here: {', '.join(sorted(valid))}"
+    """Suggest the sibling key closest to the typo (compared on the last part: `train.` matches everything)."""
+    prefix, _, name = key.rpartition(".")
+    names = [v.rpartition(".")[2] for v in valid]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
+    dotted = f"{prefix}." if prefix else ""
+    hint = f" (did you mean {dotted + close[0]!r}?)" if close else f"; valid keys here: {', '.join(sorted(valid))}"
     return f"unknown key {key!r}{hint}"
 
 
@@ -201,13 +220,17 @@ def check_search_axes(experiment: Experiment) -> Experiment:
         key = f"search.grid.{axis}"
         _check_axis_name(axis, key, names)
         if not isinstance(values, tuple) or not values:
-            raise ConfigError(f"{key}={values!r}: must be a non-empty list of values, e.g. [0.01, 0.001]")
+            shown = list(values) if isinstance(values, tuple) else values
+            raise ConfigError(f"{key}={shown!r}: must be a non-empty list of values, e.g. [0.01, 0.001]")
         grid[axis] = tuple(_check_value(experiment, axis, value, f"{key}[{i}]") for i, value in enumerate(values))
         if len(set(grid[axis])) != len(values):
             raise ConfigError(f"{key}={list(values)!r}: lists a value twice; each value once")
     for axis, spec in search.space.items():
         key = f"search.space.{axis}"
         _check_axis_name(axis, key, names)
+        if axis in PRECOMPUTED_AXES and "choices" not in spec:
+            raise ConfigError(f"{key}={dict(spec)!r}: {axis} needs a list of choices ({{choices: [...]}}): folds and "
+                              f"image caches are made for each value before the search starts")
         for name, value in _space_points(spec, key):
             _check_value(experiment, axis, value, f"{key}.{name}")
     return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid))
@@ -223,6 +246,10 @@ def _number(value: Any) -> Any:
 
 
 def _check_axis_name(axis: str, key: str, names: dict[str, str]) -> None:
+    fixed = [f for f in NOT_AXES if f.endswith(f".{axis}")]
+    if fixed:
+        raise ConfigError(f"{key}: {fixed[0]} describes the cross-validation or the run, not a configuration, and "
+                          f"cannot vary in a search: set {fixed[0]} once instead")
     if axis not in names:
         raise ConfigError(unknown_key_message(key, [key.rsplit(".", 1)[0] + "." + n for n in names]))
 
