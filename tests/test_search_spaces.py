@@ -1,0 +1,24 @@
+"""The shipped search spaces are valid and describe what their comments say."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tune_clothes.config_loader import load_experiment
+from tune_clothes.tuning.space import num_trials
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+
+
+@pytest.mark.parametrize("name, trials", [("demo", 9), ("clothing", 480), ("fashion_mnist", 60), ("adaptive", 12)])
+def test_shipped_search_spaces_load(name, trials):
+    experiment = load_experiment(SPACES / f"{name}.yaml")
+    assert experiment.name == name
+    assert num_trials(experiment) == trials
+
+
+def test_the_clothing_grid_is_the_seeds():
+    grid = load_experiment(SPACES / "clothing.yaml").search.grid
+    assert grid == {"lr": (0.01, 0.001, 0.0001), "batch_size": (32, 64), "augment": (True, False),
+                    "split": (0.7, 0.8), "step_lr": (True, False), "image_size": (224, 512)}
