@@ -1,0 +1,82 @@
+"""`fit` against a bare PyTorch loop with the same model, batches and data, on the CPU: training images/s.
+
+The bare loop trains on tensors prepared once in memory; `fit` adds its data pipeline (cache -> transform ->
+DataLoader), metrics and callbacks. Epoch 0 of each is a warm-up and not counted.
+
+    python -m tune_clothes.benchmarks.fit_overhead --model fashion_cnn --size 28
+    python -m tune_clothes.benchmarks.fit_overhead --model resnet18 --size 64 --batch-size 32
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+from torch import nn
+
+from tune_clothes import metric_names as M
+from tune_clothes.config_loader import experiment_from_dict
+from tune_clothes.data.datasets import load_index
+from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.models import build_model
+from tune_clothes.training.fit import fit
+from tune_clothes.training.fold_data import fold_data
+from tune_clothes.training.loader import CachedImages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="fashion_cnn")
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of fit")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        experiment = experiment_from_dict({
+            "dataset": {"kind": "synthetic", "cache_dir": cache_dir, "synthetic_images_per_class": 200},
+            "model": {"name": args.model}, "cv": {"folds": 3},
+            "train": {"epochs": args.epochs, "image_size": args.size, "batch_size": args.batch_size,
+                      "augment": False, "num_workers": args.workers}})
+        index = load_index(experiment.dataset)
+        plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+        data = fold_data(experiment, index, plan, 0)
+        history = fit(experiment, data).history
+        fit_rate = sum(len(data.train) for _ in history[1:]) / sum(r["time/train_s"] for r in history[1:])
+        bare_rate = _bare_loop(experiment, data, args.epochs)
+    print(f"{args.model} at {args.size} px, batch {args.batch_size}, {args.threads} threads, "
+          f"{len(data.train)} training images, fit workers {args.workers}")
+    print(f"bare loop: {bare_rate:,.0f} images/s; fit: {fit_rate:,.0f} images/s; "
+          f"fit overhead {bare_rate / fit_rate - 1:+.1%}; final {M.VAL_ACC} {history[-1][M.VAL_ACC]:.3f}")
+
+
+def _bare_loop(experiment, data, epochs: int) -> float:
+    """The same model, batches and data, with the images prepared once as tensors in memory."""
+    from tune_clothes.augment import build_transform
+    dataset = CachedImages(data.train, build_transform(experiment.augment, experiment.train.image_size, train=False))
+    images = torch.stack([dataset[(i, 0)][0] for i in range(len(dataset))])
+    labels = torch.as_tensor(data.train.labels)
+    torch.manual_seed(0)
+    model = build_model(experiment.model, len(data.class_names))
+    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.train.lr)
+    loss_fn, batch = nn.CrossEntropyLoss(), experiment.train.batch_size
+    seconds = 0.0
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(images))
+        for start in range(0, len(images), batch):
+            chosen = order[start:start + batch]
+            loss = loss_fn(model(images[chosen]), labels[chosen])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if epoch > 0:
+            seconds += time.perf_counter() - started
+    return (epochs - 1) * len(images) / seconds
+
+
+if __name__ == "__main__":
+    main()
