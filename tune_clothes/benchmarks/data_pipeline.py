@@ -70,19 +70,20 @@ def _augmentation_rate(index, size: int, cache_dir: str, samples: int = 500) -> 
     return samples / (time.perf_counter() - started)
 
 
-def _read_everything(path: str, result) -> None:
+def _read_everything(path: str, result, barrier) -> None:
     images = np.load(path, mmap_mode="r")
     for start in range(0, len(images), 256):  # what a trial's epochs do: touch every image
-        float(images[start:start + 256].mean())
+        images[start:start + 256].max()
+    barrier.wait()  # both have read everything and still hold the map: measure now
     info = psutil.Process().memory_full_info()
     result.put((info.rss / 1e6, info.pss / 1e6, info.uss / 1e6))
 
 
 def _two_readers(path: Path) -> None:
     """Two processes read the whole cache at once; shared pages show in RSS but not in USS (own memory)."""
-    queue = multiprocessing.get_context("spawn").Queue()
-    readers = [multiprocessing.get_context("spawn").Process(target=_read_everything, args=(str(path), queue))
-               for _ in range(2)]
+    context = multiprocessing.get_context("spawn")
+    queue, barrier = context.Queue(), context.Barrier(2)
+    readers = [context.Process(target=_read_everything, args=(str(path), queue, barrier)) for _ in range(2)]
     for reader in readers:
         reader.start()
     results = [queue.get() for _ in readers]

@@ -19,6 +19,7 @@ from tune_clothes import metric_names as M
 from tune_clothes.config_loader import experiment_from_dict
 from tune_clothes.data.datasets import load_index
 from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.augment import build_transform, normalize_batch
 from tune_clothes.models import build_model
 from tune_clothes.training.fit import fit
 from tune_clothes.training.fold_data import fold_data
@@ -44,9 +45,9 @@ def main() -> None:
         index = load_index(experiment.dataset)
         plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
         data = fold_data(experiment, index, plan, 0)
+        bare_rate = _bare_loop(experiment, data, args.epochs)
         history = fit(experiment, data).history
         fit_rate = sum(len(data.train) for _ in history[1:]) / sum(r["time/train_s"] for r in history[1:])
-        bare_rate = _bare_loop(experiment, data, args.epochs)
     print(f"{args.model} at {args.size} px, batch {args.batch_size}, {args.threads} threads, "
           f"{len(data.train)} training images, fit workers {args.workers}")
     print(f"bare loop: {bare_rate:,.0f} images/s; fit: {fit_rate:,.0f} images/s; "
@@ -55,9 +56,9 @@ def main() -> None:
 
 def _bare_loop(experiment, data, epochs: int) -> float:
     """The same model, batches and data, with the images prepared once as tensors in memory."""
-    from tune_clothes.augment import build_transform
-    dataset = CachedImages(data.train, build_transform(experiment.augment, experiment.train.image_size, train=False))
-    images = torch.stack([dataset[(i, 0)][0] for i in range(len(dataset))])
+    transform = build_transform(experiment.augment, experiment.train.image_size, train=False)
+    dataset = CachedImages(data.train, transform, random=False)
+    images = normalize_batch(torch.stack([dataset[(i, 0)][0] for i in range(len(dataset))])).contiguous()
     labels = torch.as_tensor(data.train.labels)
     torch.manual_seed(0)
     model = build_model(experiment.model, len(data.class_names))

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from tune_clothes import metric_names as M
-from tune_clothes.augment import build_transform
+from tune_clothes.augment import build_transform, normalize_batch
 from tune_clothes.config import Experiment
 from tune_clothes.metrics import epoch_metrics, per_class_report
 from tune_clothes.models import build_model
@@ -95,11 +95,13 @@ class Trainer:
         if resume is not None:
             self.state.restore(resume)
             log.info("resuming after epoch %d", self.state.epoch)
+        augmenting = self.train_cfg.augment  # otherwise training uses the eval pipeline too
         self.loaders = {part: make_loader(getattr(data, part),
                                           build_transform(experiment.augment, self.train_cfg.image_size,
-                                                          train=part == "train", augment=self.train_cfg.augment),
-                                          self.train_cfg.batch_size, self.train_cfg.seed, shuffle=part == "train",
-                                          workers=self.train_cfg.num_workers,
+                                                          train=part == "train", augment=augmenting),
+                                          random=part == "train" and augmenting,
+                                          batch_size=self.train_cfg.batch_size, seed=self.train_cfg.seed,
+                                          shuffle=part == "train", workers=self.train_cfg.num_workers,
                                           pin_memory=torch.device(device).type == "cuda")
                         for part in ("train", "val")}
         weights = _class_weights(data) if self.train_cfg.class_weights else None
@@ -177,12 +179,12 @@ def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
     model.train(train)
     cuda = torch.device(device).type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+    layout = torch.channels_last if cuda else torch.contiguous_format
     loss_sum = torch.zeros((), device=device)
     truths, preds = [], []
     with torch.set_grad_enabled(train):
         for batch, (images, labels) in enumerate(loader):
-            images = images.to(device, non_blocking=True,
-                               memory_format=torch.channels_last if cuda else torch.preserve_format)
+            images = normalize_batch(images.to(device, non_blocking=True), layout)
             labels = labels.to(device, non_blocking=True)
             with autocast:
                 logits = model(images)

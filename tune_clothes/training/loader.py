@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tune_clothes.augment import augment_image, augmentation_seed
+from tune_clothes.augment import augment_pixels
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,11 +30,13 @@ class LabelledImages:
 
 
 class CachedImages(Dataset):
-    """Items are (position in `images`, augmentation seed) pairs, as the EpochSampler yields them."""
+    """Items are (position in `images`, augmentation seed) pairs, as the EpochSampler yields them; each gives
+    (uint8 H x W x 3 pixels, class id). `random`: the transform has random parts that the seed must fix."""
 
-    def __init__(self, images: LabelledImages, transform):
+    def __init__(self, images: LabelledImages, transform, random: bool):
         self.images = images
         self.transform = transform
+        self.random = random
         self._pixels: np.ndarray | None = None  # opened lazily, in the process that reads
 
     def __len__(self) -> int:
@@ -44,8 +46,9 @@ class CachedImages(Dataset):
         i, seed = item
         if self._pixels is None:
             self._pixels = np.load(self.images.cache_file, mmap_mode="r")
-        pixels = np.asarray(self._pixels[self.images.positions[i]])  # copies one image out of the map
-        return augment_image(self.transform, pixels, seed), int(self.images.labels[i])
+        pixels = np.array(self._pixels[self.images.positions[i]])  # a writable copy of one image, out of the map
+        out = augment_pixels(self.transform, pixels, seed if self.random else None)
+        return torch.from_numpy(out), int(self.images.labels[i])
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_pixels": None}  # workers reopen the map instead of receiving a copy
@@ -65,14 +68,16 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         rng = np.random.default_rng((self.seed, self.epoch))
+        seeds = rng.integers(0, 2**31 - 1, size=self.size)  # sample i's seed this epoch, whatever its turn
         order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
         for i in order.tolist():
-            yield i, augmentation_seed(self.seed, self.epoch, i)
+            yield i, int(seeds[i])
 
 
-def make_loader(images: LabelledImages, transform, batch_size: int, seed: int, shuffle: bool,
+def make_loader(images: LabelledImages, transform, random: bool, batch_size: int, seed: int, shuffle: bool,
                 workers: int, pin_memory: bool) -> DataLoader:
-    return DataLoader(CachedImages(images, transform), batch_size=batch_size,
+    """Batches of (uint8 N x H x W x 3 pixels, class ids); `normalize_batch` finishes them on the device."""
+    return DataLoader(CachedImages(images, transform, random), batch_size=batch_size,
                       sampler=EpochSampler(len(images), seed, shuffle), num_workers=workers,
                       pin_memory=pin_memory, persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None, worker_init_fn=_one_thread_per_worker)

@@ -1,0 +1,173 @@
+"""The search on a real two-node Ray cluster on this machine: a head and a worker node, separate `ray start`
+process trees with one CPU each. The search attaches with --address, spreads its trials over both nodes with
+every result in the shared storage, and still finishes, complete, when the worker node dies mid-search.
+
+Each search runs in a driver subprocess (`python -m tune_clothes.search`), so this process never calls
+ray.init: other tests of the session use a local Ray in this process. ray_nodes.py starts and ends the nodes.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pytest
+import yaml
+
+from tune_clothes import metric_names as M
+from tune_clothes.analysis.report import TRIALS_CSV
+from tune_clothes.experiment_files import LEADERBOARD_CSV
+
+from conftest import tiny_space
+from ray_nodes import LocalRayCluster, RayNode, end_processes, process_tree, wait_for
+
+pytestmark = pytest.mark.slow
+
+SEARCH_TIMEOUT_S = 300  # a search below takes 30-60 s on 2 busy cores
+LRS = (0.01, 0.001)
+# A trial lasts ~5 s here (more on a busy machine), well over the 1-2 s between the two nodes' first trial
+# processes becoming ready. With shorter trials the node ready first could take every trial: with
+# reuse_actors, Tune gives a trial whose process is still starting the process of a trial that just
+# finished, and kills the starting one (TuneController._maybe_reuse_cached_actor).
+EPOCHS = 8
+IMAGES_PER_CLASS = 60  # x 5 classes
+RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # what a plain ray.init() attaches to
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[LocalRayCluster]:
+    """The head node, shared by the tests here (it takes 5-12 s to start); the nodes' logs are kept in pytest's
+    temp folder (ray-nodes0) for a look after a failure."""
+    cluster = LocalRayCluster()
+    try:
+        cluster.start_head(num_cpus=1)
+        yield cluster
+    finally:
+        cluster.shutdown(keep_logs_in=tmp_path_factory.mktemp("ray-nodes"))
+    left = cluster.leftover_processes()
+    assert not left, f"processes of the test's Ray cluster still run after its shutdown: {left}"
+    if RAY_ADDRESS_FILE.is_file():
+        assert f":{cluster.port}" not in RAY_ADDRESS_FILE.read_text(), "a later ray.init() would attach to it"
+
+
+@pytest.fixture
+def worker(cluster: LocalRayCluster) -> Iterator[RayNode]:
+    """A worker node of its own for each test (one of them kills it)."""
+    node = cluster.add_worker(num_cpus=1)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@contextmanager
+def search_driver(cluster: LocalRayCluster, space: dict[str, Any], root: Path) -> Iterator[subprocess.Popen]:
+    """`python -m tune_clothes.search --space <space as YAML> --address <head>`; its output in <name>.out."""
+    space_file = root / f"{space['name']}.yaml"
+    space_file.write_text(yaml.safe_dump(space))
+    with open(root / f"{space['name']}.out", "wb") as sink:
+        driver = subprocess.Popen([sys.executable, "-m", "tune_clothes.search", "--space", str(space_file),
+                                   "--address", cluster.address], stdout=sink, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=cluster.environment("driver"))
+    try:
+        yield driver
+    finally:
+        end_processes(process_tree(driver.pid), grace_s=3)
+        driver.wait(timeout=10)
+
+
+def finish(driver: subprocess.Popen, root: Path, name: str) -> str:
+    """Wait for the search to end; its output, after checking that it succeeded."""
+    try:
+        driver.wait(timeout=SEARCH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the search did not finish in {SEARCH_TIMEOUT_S} s:\n{tail(root / f'{name}.out')}")
+    output = (root / f"{name}.out").read_text(errors="replace")
+    assert driver.returncode == 0, f"the search failed ({driver.returncode}):\n{tail(root / f'{name}.out')}"
+    return output
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def trial_dirs(location: Path) -> list[Path]:
+    return sorted(p for p in location.iterdir() if (p / "params.json").is_file()) if location.is_dir() else []
+
+
+def epoch_rows(trial_dir: Path) -> list[dict[str, Any]]:
+    """The epochs a trial reported (Ray's result.json); a line cut short by a kill is skipped."""
+    path = trial_dir / "result.json"
+    rows = []
+    for line in (path.read_text().splitlines() if path.is_file() else []):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def assert_leaderboard_complete(location: Path) -> None:
+    board = pd.read_csv(location / LEADERBOARD_CSV)
+    assert sorted(board["lr"]) == sorted(LRS), board.to_string()
+    assert (board["folds_finished"] == 2).all() and (board["status"] == "complete").all(), board.to_string()
+
+
+def two_rounds(root: Path, name: str, **sections: Any) -> dict[str, Any]:
+    """2 configurations x 2 folds: on 1 CPU per node, two rounds of two trials, one trial per node."""
+    return tiny_space(root, name, lrs=LRS, cv={"folds": 2}, train={"epochs": EPOCHS},
+                      dataset={"synthetic_images_per_class": IMAGES_PER_CLASS}, **sections)
+
+
+def test_the_search_spreads_its_trials_over_both_nodes(cluster, worker, tmp_path):
+    head = cluster.head
+    with search_driver(cluster, two_rounds(tmp_path, "spread"), tmp_path) as driver:
+        output = finish(driver, tmp_path, "spread")
+    assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
+    location = tmp_path / "results" / "spread"
+    trials = pd.read_csv(location / TRIALS_CSV)
+    assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
+    assert set(trials["node"]) == {head.node_id, worker.node_id}, trials.to_string()
+    for trial_dir in trial_dirs(location):  # each node wrote its trials' epochs and checkpoints to the storage
+        rows = epoch_rows(trial_dir)
+        assert [row[M.EPOCH] for row in rows] == list(range(EPOCHS)), trial_dir.name
+        assert {row[M.NODE_ID] for row in rows} <= {head.node_id, worker.node_id}, trial_dir.name
+        assert list(trial_dir.glob("checkpoint_*")), trial_dir.name
+    assert_leaderboard_complete(location)
+
+
+def running_on(node: RayNode, location: Path, driver: subprocess.Popen, output: Path) -> str | None:
+    """A trial whose latest epoch ran on `node` and that has epochs left; fails if the search has ended."""
+    if driver.poll() is not None:
+        raise AssertionError(f"the search ended ({driver.returncode}) before a trial ran on {node.role}:\n"
+                             f"{tail(output)}")
+    for trial_dir in trial_dirs(location):
+        rows = epoch_rows(trial_dir)
+        if rows and rows[-1][M.NODE_ID] == node.node_id and rows[-1][M.EPOCHS_DONE] < rows[-1][M.EPOCHS_TOTAL]:
+            return trial_dir.name
+    return None
+
+
+def test_the_search_finishes_when_a_worker_node_dies(cluster, worker, tmp_path):
+    location = tmp_path / "results" / "node_dies"
+    with search_driver(cluster, two_rounds(tmp_path, "node_dies", search={"max_failures": 3}), tmp_path) as driver:
+        interrupted = wait_for(lambda: running_on(worker, location, driver, tmp_path / "node_dies.out"),
+                               SEARCH_TIMEOUT_S, "a trial on the worker node to report an epoch")
+        killed = worker.kill()  # SIGKILL: `ray start`, raylet, agents, the trial's worker process
+        assert len(killed) >= 4 and not worker.processes(), killed
+        output = finish(driver, tmp_path, "node_dies")
+    assert "is reachable from all 2 nodes" in output
+    assert_leaderboard_complete(location)
+    trials = pd.read_csv(location / TRIALS_CSV)
+    assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
+    rows = epoch_rows(location / interrupted)
+    nodes = [row[M.NODE_ID] for row in rows]
+    on_worker = nodes.count(worker.node_id)
+    moved = [worker.node_id] * on_worker + [cluster.head.node_id] * (EPOCHS - on_worker)
+    assert 1 <= on_worker < EPOCHS and nodes == moved, f"{interrupted} did not move from the dead worker to the head"
+    # it continued from the checkpoint of its last epoch on the worker: no epoch was trained twice
+    assert [row[M.EPOCH] for row in rows] == list(range(EPOCHS)), interrupted
