@@ -98,9 +98,10 @@ def test_training_learns_the_synthetic_data(tmp_path):
     assert history[-1][M.VAL_ACC] > 1.5 * chance
 
 
-def test_importing_the_training_core_does_not_import_ray():
-    code = ("import sys, tune_clothes.training.fit, tune_clothes.training.single_run, tune_clothes.train, "
-            "tune_clothes.data.datasets, tune_clothes.data.image_cache; "
+def test_the_package_and_its_training_core_import_without_ray():
+    code = ("import sys, tune_clothes, tune_clothes.training.fit, tune_clothes.training.single_run, "
+            "tune_clothes.train, tune_clothes.data.datasets, tune_clothes.data.image_cache, tune_clothes.search, "
+            "tune_clothes.report, tune_clothes.verify, tune_clothes.download, tune_clothes.complexity; "
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "False"

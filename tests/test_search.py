@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tune_clothes import metric_names as M
+from tune_clothes.config_loader import load_experiment
 from tune_clothes.experiment_files import (BEST_CONFIG_YAML, DATASET_JSON, EXPERIMENT_YAML, FOLDS_JSON,
                                            LEADERBOARD_CSV, VERSIONS_JSON)
 from tune_clothes.report import main as report_main
@@ -27,6 +28,8 @@ def test_every_configuration_runs_on_every_fold(clean_search):
     assert board["is_best"].sum() == 1
     assert report.best == {"lr": board.loc[board["is_best"], "lr"].item()}
     assert "lr=0.001" in report.table and "lr=0.01" in report.table
+    best = load_experiment(Path(report.location) / BEST_CONFIG_YAML)  # ready for train or another search
+    assert best.train.lr == report.best["lr"] and best.search.grid == {}
 
 
 def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
