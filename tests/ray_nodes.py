@@ -210,8 +210,7 @@ class LocalRayCluster:
         temp_dir.mkdir()
         output = self.root / f"{role}.out"
         command = [RAY, "start", *args, f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--block",
-                   "--disable-usage-stats", "--node-ip-address=127.0.0.1",
-                   f"--dashboard-agent-listen-port={free_port()}",  # default: the fixed port 52365
+                   "--disable-usage-stats", f"--dashboard-agent-listen-port={free_port()}",  # default: 52365
                    "--min-worker-port=0", "--max-worker-port=0"]  # default: 10002-19999, shared by every node
         with open(output, "wb") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -228,7 +227,7 @@ class LocalRayCluster:
         return list(found.values())
 
     def shutdown(self, keep_logs_in: Path | None = None, grace_s: float = 3.0) -> None:
-        """End every process of the cluster, workers first; then move the nodes' logs (not their sockets and
+        """End every process of the cluster, workers first; then copy the nodes' logs (not their sockets and
         object spill files) to `keep_logs_in`, and remove the temp dirs."""
         for node in reversed(self.nodes):
             node.stop(grace_s)

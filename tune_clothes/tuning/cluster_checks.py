@@ -43,26 +43,36 @@ def alive_nodes() -> list[dict]:
     return [node for node in ray.nodes() if node.get("Alive")]
 
 
-def check_shared_storage(location: str) -> None:
-    """Every node must see the experiment folder: s3:// and the like are shared; a path must be on a shared
+def check_shared_storage(storage_root: str) -> None:
+    """Every node must see the results storage: s3:// and the like are shared; a path must be on a shared
     filesystem, which is checked by asking each node to read a file the driver just wrote there."""
     nodes = alive_nodes()
-    if len(nodes) < 2 or storage.is_uri(location):
+    if len(nodes) < 2 or storage.is_uri(storage_root):
         return
     token = uuid.uuid4().hex
-    probe = storage.join(location, f".storage-probe-{token}")
+    probe = storage.join(storage_root, f".tune_clothes-storage-probe-{token}")  # not in the experiment folder
     storage.write_text(probe, token)
     try:
-        seen = ray.get([_read_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node["NodeID"], soft=False)).remote(probe) for node in nodes], timeout=60)
+        seen = {node["NodeManagerAddress"] + " " + node["NodeID"][:8]: _probe_from(node, probe) for node in nodes}
     finally:
         storage.delete(probe)
-    blind = [node["NodeManagerAddress"] for node, text in zip(nodes, seen) if text != token]
+    blind = [name for name, text in seen.items() if text is not None and text != token]
     if blind:
-        raise UserError(f"--storage {location} is not shared: node(s) {', '.join(blind)} of this {len(nodes)}-node "
-                        f"cluster cannot see it, so their results would be lost. Use storage every node reaches: "
-                        f"s3://bucket/prefix, or a path on a filesystem mounted on every node (NFS, EFS)")
-    log.info("storage %s is reachable from all %d nodes", location, len(nodes))
+        raise UserError(f"--storage {storage_root} is not shared: node(s) {', '.join(blind)} of this "
+                        f"{len(nodes)}-node cluster cannot see it, so their results would be lost. Use storage every "
+                        f"node reaches: s3://bucket/prefix, or a path on a filesystem mounted on every node (NFS, EFS)")
+    log.info("storage %s is reachable from all %d nodes", storage_root, len(nodes))
+
+
+def _probe_from(node: dict, probe: str) -> str | None:
+    """What `node` reads at `probe` ('' when nothing); None when the node could not be asked (it just died)."""
+    task = _read_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+    try:
+        return ray.get(task.remote(probe), timeout=60)
+    except ray.exceptions.RayError as err:  # includes GetTimeoutError
+        log.warning("could not check storage from node %s (%s); Ray will not schedule trials on a dead node",
+                    node["NodeManagerAddress"], type(err).__name__)
+        return None
 
 
 @ray.remote(num_cpus=0)
@@ -70,4 +80,4 @@ def _read_probe(path: str) -> str | None:
     try:
         return storage.read_text(path)
     except OSError:
-        return None
+        return ""

@@ -48,7 +48,7 @@ def run_search(experiment: Experiment, options: SearchOptions = SearchOptions())
     experiment, inputs = prepare_experiment(experiment, location, options.resume)
     with ray_session(options):
         check_gpus(experiment, options.wait_for_gpus)
-        check_shared_storage(location)
+        check_shared_storage(experiment.storage)
         if not options.resume:  # only now: a search refused above leaves no folder behind
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
         tuner = build_tuner(experiment, inputs, location, options)
