@@ -62,7 +62,7 @@ def _augmentation_rate(index, size: int, cache_dir: str, samples: int = 500) -> 
     cache = ensure_image_cache(index, size, Path(cache_dir))
     positions = np.arange(len(index))
     dataset = CachedImages(LabelledImages(cache.path, positions, index.labels),
-                           build_transform(AugmentConfig(), size, train=True, augment=True))
+                           build_transform(AugmentConfig(), size, train=True, augment=True), random=True)
     dataset[(0, 0)]
     started = time.perf_counter()
     for i in range(samples):

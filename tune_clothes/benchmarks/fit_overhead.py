@@ -1,7 +1,7 @@
 """`fit` against a bare PyTorch loop with the same model, batches and data, on the CPU: training images/s.
 
 The bare loop trains on tensors prepared once in memory; `fit` adds its data pipeline (cache -> transform ->
-DataLoader), metrics and callbacks. Epoch 0 of each is a warm-up and not counted.
+DataLoader), metrics and callbacks. Epoch 0 of each run is a warm-up and not counted; the runs alternate.
 
     python -m tune_clothes.benchmarks.fit_overhead --model fashion_cnn --size 28
     python -m tune_clothes.benchmarks.fit_overhead --model resnet18 --size 64 --batch-size 32
@@ -12,6 +12,7 @@ import argparse
 import tempfile
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of fit")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -45,16 +47,19 @@ def main() -> None:
         index = load_index(experiment.dataset)
         plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
         data = fold_data(experiment, index, plan, 0)
-        bare_rate = _bare_loop(experiment, data, args.epochs)
-        history = fit(experiment, data).history
-        fit_rate = sum(len(data.train) for _ in history[1:]) / sum(r["time/train_s"] for r in history[1:])
+        bare_rates, fit_rates = [], []
+        for _ in range(args.repeats):  # interleaved, so a busy moment of the machine hits both
+            bare_rates += _bare_loop(experiment, data, args.epochs)
+            history = fit(experiment, data).history
+            fit_rates += [len(data.train) / row["time/train_s"] for row in history[1:]]
+        bare_rate, fit_rate = float(np.median(bare_rates)), float(np.median(fit_rates))
     print(f"{args.model} at {args.size} px, batch {args.batch_size}, {args.threads} threads, "
           f"{len(data.train)} training images, fit workers {args.workers}")
-    print(f"bare loop: {bare_rate:,.0f} images/s; fit: {fit_rate:,.0f} images/s; "
+    print(f"median of {len(fit_rates)} epochs each: bare loop {bare_rate:,.0f} images/s; fit {fit_rate:,.0f} images/s; "
           f"fit overhead {bare_rate / fit_rate - 1:+.1%}; final {M.VAL_ACC} {history[-1][M.VAL_ACC]:.3f}")
 
 
-def _bare_loop(experiment, data, epochs: int) -> float:
+def _bare_loop(experiment, data, epochs: int) -> list[float]:
     """The same model, batches and data, with the images prepared once as tensors in memory."""
     transform = build_transform(experiment.augment, experiment.train.image_size, train=False)
     dataset = CachedImages(data.train, transform, random=False)
@@ -64,7 +69,7 @@ def _bare_loop(experiment, data, epochs: int) -> float:
     model = build_model(experiment.model, len(data.class_names))
     optimizer = torch.optim.Adam(model.parameters(), lr=experiment.train.lr)
     loss_fn, batch = nn.CrossEntropyLoss(), experiment.train.batch_size
-    seconds = 0.0
+    rates = []
     for epoch in range(epochs):
         started = time.perf_counter()
         order = torch.randperm(len(images))
@@ -75,8 +80,8 @@ def _bare_loop(experiment, data, epochs: int) -> float:
             loss.backward()
             optimizer.step()
         if epoch > 0:
-            seconds += time.perf_counter() - started
-    return (epochs - 1) * len(images) / seconds
+            rates.append(len(images) / (time.perf_counter() - started))
+    return rates
 
 
 if __name__ == "__main__":

@@ -128,6 +128,8 @@ def build_tuner(experiment: Experiment, inputs: TrialInputs, location: str, opti
 
 def _run_config(experiment: Experiment, options: SearchOptions) -> tune.RunConfig:
     search = experiment.search
+    if not options.verbose:  # Tune's newer console output prints a banner (and a wrong TensorBoard path) at verbose=0
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     return tune.RunConfig(
         name=experiment.name, storage_path=experiment.storage,
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
