@@ -10,7 +10,7 @@ import torch
 from tune_clothes import metric_names as M
 from tune_clothes.config_loader import experiment_from_dict
 from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.data.folds import plan_folds
 from tune_clothes.training.callbacks import BEST, LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
 from tune_clothes.training.fit import Callback, fit
 from tune_clothes.training.fold_data import fold_data
@@ -29,7 +29,7 @@ def experiment(tmp_path, images_per_class=24, **train):
 def small(tmp_path):
     exp = experiment(tmp_path)
     index = load_index(exp.dataset)
-    plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+    plan = plan_folds(index, exp.cv, [None])
     return exp, fold_data(exp, index, plan, 0)
 
 
@@ -90,7 +90,7 @@ def test_training_learns_the_synthetic_data(tmp_path):
     exp = experiment(tmp_path, images_per_class=100, epochs=10, augment=False, step_lr=False, lr=0.001,
                      image_size=28, batch_size=16)
     index = load_index(exp.dataset)
-    plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+    plan = plan_folds(index, exp.cv, [None])
     torch.set_num_threads(2)
     history = fit(exp, fold_data(exp, index, plan, 0)).history
     chance = 1 / len(index.class_names)

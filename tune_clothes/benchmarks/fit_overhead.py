@@ -19,7 +19,7 @@ from torch import nn
 from tune_clothes import metric_names as M
 from tune_clothes.config_loader import experiment_from_dict
 from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.data.folds import plan_folds
 from tune_clothes.augment import build_transform, normalize_batch
 from tune_clothes.models import build_model
 from tune_clothes.training.fit import fit
@@ -45,7 +45,7 @@ def main() -> None:
             "train": {"epochs": args.epochs, "image_size": args.size, "batch_size": args.batch_size,
                       "augment": False, "num_workers": args.workers}})
         index = load_index(experiment.dataset)
-        plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), 3, 0, 0.0, [None])
+        plan = plan_folds(index, experiment.cv, [None])
         data = fold_data(experiment, index, plan, 0)
         bare_rates, fit_rates = [], []
         for _ in range(args.repeats):  # interleaved, so a busy moment of the machine hits both

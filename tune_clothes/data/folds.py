@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from tune_clothes import storage
+from tune_clothes.config import CVConfig
+from tune_clothes.data.index import DatasetIndex
 from tune_clothes.errors import DataError
 
 FORMAT_VERSION = 1
@@ -66,6 +68,12 @@ def make_fold_plan(labels: np.ndarray, class_names: Iterable[str], fingerprint: 
     validation = {scheme_name(s): _validation_parts(labels[pool], names, folds, seed, s, pool)
                   for s in sorted(set(splits), key=lambda s: -1.0 if s is None else s)}
     return FoldPlan(fingerprint, folds, seed, test_fraction, len(labels), holdout, validation)
+
+
+def plan_folds(index: DatasetIndex, cv: CVConfig, splits: Iterable[float | None]) -> FoldPlan:
+    """The fold plan of an experiment's `cv` settings on `index`, for every split value its search uses."""
+    return make_fold_plan(index.labels, index.class_names, index.fingerprint(), cv.folds, cv.seed,
+                          cv.test_fraction, splits)
 
 
 def _validation_parts(pool_labels: np.ndarray, names: list[str], folds: int, seed: int,

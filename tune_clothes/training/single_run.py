@@ -10,7 +10,7 @@ import torch
 from tune_clothes.config import Experiment
 from tune_clothes.config_loader import experiment_to_dict
 from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import make_fold_plan
+from tune_clothes.data.folds import plan_folds
 from tune_clothes.errors import UserError
 from tune_clothes.training.callbacks import LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
 from tune_clothes.training.fit import Callback, TrainingState, fit
@@ -35,8 +35,7 @@ def train_fold(experiment: Experiment, fold: int, out_dir: Path, device: str = "
     With `resume`, continue from `out_dir`'s last checkpoint if there is one.
     """
     index = load_index(experiment.dataset)
-    plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), experiment.cv.folds,
-                          experiment.cv.seed, experiment.cv.test_fraction, [experiment.cv.split])
+    plan = plan_folds(index, experiment.cv, [experiment.cv.split])
     data = fold_data(experiment, index, plan, fold)
     log.info("fold %d: %d training and %d validation images, %d classes", fold, len(data.train),
              len(data.val), len(data.class_names))

@@ -16,7 +16,7 @@ from tune_clothes import storage
 from tune_clothes.analysis.report import SearchReport, write_report
 from tune_clothes.config import Experiment
 from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import load_fold_plan, make_fold_plan
+from tune_clothes.data.folds import load_fold_plan, plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
 from tune_clothes.errors import UserError
 from tune_clothes.experiment_files import (EXPERIMENT_YAML, FOLDS_JSON, experiment_location, read_experiment,
@@ -72,9 +72,7 @@ def prepare_experiment(experiment: Experiment, location: str,
     if resume:
         plan = load_fold_plan(storage.join(location, FOLDS_JSON), index.fingerprint())
     else:
-        splits = space.axis_value_sets(experiment, "split")
-        plan = make_fold_plan(index.labels, index.class_names, index.fingerprint(), experiment.cv.folds,
-                              experiment.cv.seed, experiment.cv.test_fraction, splits)
+        plan = plan_folds(index, experiment.cv, space.axis_value_sets(experiment, "split"))
     for size in space.axis_value_sets(experiment, "image_size"):  # decode once, here, before trials start
         ensure_image_cache(index, size, Path(experiment.dataset.cache_dir))
     return experiment, TrialInputs(experiment, index, plan, faults_from_env())
@@ -112,7 +110,7 @@ def build_tuner(experiment: Experiment, inputs: TrialInputs, location: str, opti
     function = fold_trial if experiment.search.algorithm == "grid" else cv_trial
     resources = {"cpu": experiment.resources.cpus_per_trial, "gpu": experiment.resources.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(function, inputs=inputs), resources)
-    if options.resume:
+    if options.resume and tune.Tuner.can_restore(location):  # not when killed before Tune saved anything
         log.info("resuming %s: finished trials are kept, the others continue from their last checkpoint", location)
         return tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True,
                                   param_space=space.param_space(experiment))
