@@ -95,3 +95,16 @@ def test_optuna_and_asha_see_the_mean_over_all_folds(ray_local, tmp_path):
     complete = board[board["status"] == "complete"]
     assert len(complete) >= 1 and (complete["folds_finished"] == 3).all()
     assert report.best is not None
+
+
+def test_resume_of_a_search_killed_before_tune_saved_anything_runs_it(ray_local, tmp_path):
+    from tune_clothes.config_loader import experiment_from_dict
+    from tune_clothes.experiment_files import experiment_location, write_experiment_files
+    from tune_clothes.tuning.runner import SearchOptions, prepare_experiment, run_search
+    from conftest import tiny_space
+    experiment = experiment_from_dict(tiny_space(tmp_path, "early", lrs=(0.01,), train={"epochs": 1}))
+    location = experiment_location(experiment)
+    _, inputs = prepare_experiment(experiment, location, resume=False)
+    write_experiment_files(location, experiment, inputs.index, inputs.plan)  # the driver died right after this
+    report = run_search(experiment, SearchOptions(resume=True))
+    assert report.leaderboard["folds_finished"].tolist() == [3]
