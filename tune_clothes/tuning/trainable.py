@@ -23,7 +23,7 @@ from tune_clothes.config import Experiment
 from tune_clothes.data.folds import FoldPlan
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.training.callbacks import load_checkpoint, save_checkpoint
-from tune_clothes.training.fit import Callback, Trainer, TrainingState
+from tune_clothes.training.fit import Callback, Trainer, TrainingState, fit
 from tune_clothes.training.fold_data import fold_data
 from tune_clothes.tuning.faults import Fault, fault_injectors
 from tune_clothes.tuning.space import axis_values
@@ -52,11 +52,8 @@ def fold_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
     states = _checkpointed_states()
     reporter = FoldReporter(fold, experiment.train.epochs)
     with _explain_out_of_memory(experiment):
-        trainer = Trainer(experiment, data, [*fault_injectors(inputs.faults, params, fold), reporter],
-                          device=device, resume=states.get(fold))
-        while not trainer.done:
-            trainer.run_epoch()
-        trainer.finish()
+        fit(experiment, data, [*fault_injectors(inputs.faults, params, fold), reporter], device=device,
+            resume=states.get(fold))
 
 
 def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
