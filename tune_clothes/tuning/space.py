@@ -60,13 +60,10 @@ def scheduler(experiment: Experiment):
 
 
 def max_epochs(experiment: Experiment) -> int:
-    search = experiment.search
-    if "epochs" in search.grid:
-        return max(search.grid["epochs"])
-    spec = search.space.get("epochs")
-    if spec:
-        return int(max(spec["choices"]) if "choices" in spec else spec["high"])
-    return experiment.train.epochs
+    spec = experiment.search.space.get("epochs")
+    if spec and "choices" not in spec:
+        return int(spec["high"])
+    return max(axis_value_sets(experiment, "epochs"))
 
 
 def num_trials(experiment: Experiment) -> int:
