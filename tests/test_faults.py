@@ -3,14 +3,12 @@ and a driver killed with SIGKILL, compared with the same search run without faul
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 import yaml
 
@@ -19,6 +17,7 @@ from tune_clothes.config_loader import experiment_from_dict
 from tune_clothes.tuning.faults import ENV_VAR
 
 from conftest import tiny_space, trial_dirs
+from ray_nodes import end_processes, process_tree
 
 pytestmark = pytest.mark.slow
 COMPARED = ["lr", "status", "folds_finished", "val/acc/mean", "val/acc/std", "val/loss/mean", "rank"]
@@ -96,7 +95,7 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search,
         assert driver.poll() is None, f"the search ended before it could be killed: {driver.stderr.read()[-2000:]}"
         assert _finished_trials(location), "no trial finished within 240 s"
     finally:
-        _kill_tree(driver.pid)
+        end_processes(process_tree(driver.pid), grace_s=0)  # the driver and every Ray process it started
         driver.wait()
     before = _finished_trials(location)
     assert 0 < len(before) < 6
@@ -110,16 +109,3 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search,
     pd.testing.assert_frame_equal(report[COMPARED].sort_values("lr").reset_index(drop=True), expected,
                                   check_dtype=False)
 
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL the driver and every process it started (Ray's own included), by process id."""
-    try:
-        processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for process in processes:
-        try:
-            process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(processes, timeout=30)

@@ -1,4 +1,5 @@
 """Metric names, defined once: the training core reports them, Tune and the report read them."""
+from typing import Mapping
 
 TRAIN_LOSS = "train/loss"
 TRAIN_ACC = "train/acc"
@@ -25,3 +26,8 @@ FOLD = "fold"
 EPOCHS_DONE = "epochs_done"
 EPOCHS_TOTAL = "epochs_total"
 NODE_ID = "node_id"  # the Ray node that ran the epoch (nodes on one machine share an IP address)
+
+
+def is_final_report(result: Mapping) -> bool:
+    """Whether a trial's report is its last: every epoch ran (a trial that stopped early never says so)."""
+    return bool(result) and result.get(EPOCHS_DONE) == result.get(EPOCHS_TOTAL)

@@ -4,6 +4,7 @@ pyarrow's filesystems (which Ray itself uses for storage) give one API for both.
 """
 from __future__ import annotations
 
+import os
 import posixpath
 
 from pyarrow import fs as pafs
@@ -38,7 +39,7 @@ def write_text(location: str, text: str) -> None:
     """Write the whole file; locally through a temporary name, so a reader never sees half of it."""
     filesystem, path = _resolve(location)
     filesystem.create_dir(posixpath.dirname(path), recursive=True)
-    tmp = path if is_uri(location) else f"{path}.tmp"
+    tmp = path if is_uri(location) else f"{path}.{os.getpid()}.tmp"  # per process: writers may race
     with filesystem.open_output_stream(tmp) as stream:
         stream.write(text.encode("utf-8"))
     if tmp != path:

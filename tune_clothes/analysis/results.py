@@ -15,7 +15,7 @@ import pandas as pd
 
 from tune_clothes import storage
 from tune_clothes.config import Experiment
-from tune_clothes.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, NODE_ID, OPTIMISABLE
+from tune_clothes.metric_names import EPOCHS_DONE, FOLD, NODE_ID, OPTIMISABLE, is_final_report
 
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
 
@@ -41,7 +41,7 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], folds: int) -> list[
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
     last = _last_result(trial_dir)
     error = _error_message(trial_dir)
-    finished = bool(last) and last.get(EPOCHS_DONE) == last.get(EPOCHS_TOTAL)
+    finished = is_final_report(last)
     status = FINISHED if finished else FAILED if error else INCOMPLETE
     common = {**{axis: params.get(axis) for axis in axes}, "status": status,
               "error": None if finished else error, "epochs_done": last.get(EPOCHS_DONE, 0), "trial": name,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from tune_clothes import storage
 from tune_clothes.data.clothing import (CsvRow, image_path, list_image_files, read_images_csv,
                                         unsafe_id_reason)
 from tune_clothes.data.decode import ImageDecodeError, decode_image
@@ -149,9 +150,5 @@ class DecodeVerdicts:
         self.entries[name] = [stat.st_size, stat.st_mtime_ns, verdict]
 
     def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.entries))
-        os.replace(tmp, self.path)  # atomic: a concurrent reader sees the old or the new file, never half
+        if self.path is not None:  # atomic: a concurrent reader sees the old or the new file, never half
+            storage.write_text(str(self.path), json.dumps(self.entries))

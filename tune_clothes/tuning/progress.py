@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 from ray import tune
 
-from tune_clothes.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD
+from tune_clothes.metric_names import FOLD, is_final_report
 from tune_clothes.tuning.space import axis_values
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class CompactProgress(tune.Callback):
         self.finals: dict[str, tuple[tuple, float]] = {}  # trial id -> (configuration, final metric)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if result.get(EPOCHS_DONE) == result.get(EPOCHS_TOTAL) and self.metric in result:
+        if is_final_report(result) and self.metric in result:
             config = tuple(sorted((k, str(v)) for k, v in axis_values(trial.config).items()))
             self.finals[trial.trial_id] = (config, float(result[self.metric]))
 
