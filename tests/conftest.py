@@ -87,11 +87,17 @@ def tiny_space(root: Path, name: str, lrs=(0.01, 0.001), **sections) -> dict:
 @pytest.fixture(scope="session")
 def clean_search(ray_local, tmp_path_factory):
     """The tiny search, run once without faults: the reference the fault-tolerance tests compare with."""
-    from tune_clothes.config_loader import experiment_from_dict
-    from tune_clothes.tuning.runner import run_search
+    from tune_clothes.config.loader import experiment_from_dict
     root = tmp_path_factory.mktemp("search")
     experiment = experiment_from_dict(tiny_space(root, "clean"))
-    return experiment, run_search(experiment)
+    return experiment, search_and_summarize(experiment)
+
+
+def search_and_summarize(experiment, options=None):
+    """What the search command does: run the search, then summarize it from the files on disk."""
+    from tune_clothes.analysis.summary import write_summary
+    from tune_clothes.tuning.runner import SearchOptions, run_search
+    return write_summary(run_search(experiment, options or SearchOptions()))
 
 
 def trial_dirs(location: Path) -> list[Path]:

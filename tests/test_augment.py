@@ -5,10 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from tune_clothes.augment import (IMAGENET_MEAN, IMAGENET_STD, augment_pixels, build_eval_transform,
-                                  build_train_transform, build_transform, normalize_batch)
 from tune_clothes.config import AugmentConfig
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
+from tune_clothes.training.augment import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    augment_pixels,
+    build_eval_transform,
+    build_train_transform,
+    build_transform,
+    normalize_batch,
+)
 
 SIZE = 32  # output side, pixels
 P_FIELDS = [f.name for f in dataclasses.fields(AugmentConfig) if f.name.startswith("p_")]

@@ -12,8 +12,8 @@ from typing import Callable
 
 import pytest
 import yaml
-
 from conftest import tiny_space
+
 from tune_clothes.cli import run_command
 from tune_clothes.data.synthetic import generate_synthetic_dataset
 from tune_clothes.data.validation import validate_clothing

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tune_clothes.cluster_config import main, validate_cluster_config
-from tune_clothes.errors import ConfigError
+from tune_clothes.config.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 AWS_CONFIG = REPO / "cluster.yaml"

@@ -17,13 +17,12 @@ from typing import Any, Iterator
 import pandas as pd
 import pytest
 import yaml
-
-from tune_clothes import metric_names as M
-from tune_clothes.analysis.report import TRIALS_CSV
-from tune_clothes.experiment_files import LEADERBOARD_CSV
-
 from conftest import tiny_space
 from ray_nodes import LocalRayCluster, RayNode, end_processes, process_tree, wait_for
+
+from tune_clothes.analysis.summary import TRIALS_CSV
+from tune_clothes.config import metric_names as M
+from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
 
 pytestmark = pytest.mark.slow
 

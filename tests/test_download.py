@@ -18,10 +18,9 @@ from PIL import Image
 
 from tune_clothes import download
 from tune_clothes.cli import run_command
-from tune_clothes.data.download import (download_clothing, download_fashion_mnist, extract_zip_safely,
-                                        fetch_to_file)
+from tune_clothes.config.errors import DataError
+from tune_clothes.data.download import download_clothing, download_fashion_mnist, extract_zip_safely, fetch_to_file
 from tune_clothes.data.fashion_mnist import load_fashion_mnist, write_idx_images, write_idx_labels
-from tune_clothes.errors import DataError
 
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")

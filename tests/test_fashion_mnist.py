@@ -1,4 +1,4 @@
-"""Fashion-MNIST file formats: IDX (plain and .gz) and the seed's CSV, read, written, and refused when malformed."""
+"""Fashion-MNIST file formats: IDX (plain and .gz) and the original project's CSV, read, written, and refused when malformed."""
 from __future__ import annotations
 
 import gzip
@@ -9,11 +9,19 @@ import pytest
 
 from tune_clothes import prepare_fashion_csv
 from tune_clothes.cli import run_command
-from tune_clothes.data.fashion_mnist import (FASHION_MNIST_CLASSES, PIXEL_COLUMNS, idx_file_names,
-                                             load_fashion_mnist, read_fashion_csv, read_idx_images,
-                                             read_idx_labels, write_fashion_csv, write_idx_images,
-                                             write_idx_labels)
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
+from tune_clothes.data.fashion_mnist import (
+    FASHION_MNIST_CLASSES,
+    PIXEL_COLUMNS,
+    idx_file_names,
+    load_fashion_mnist,
+    read_fashion_csv,
+    read_idx_images,
+    read_idx_labels,
+    write_fashion_csv,
+    write_idx_images,
+    write_idx_labels,
+)
 
 
 def make_split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

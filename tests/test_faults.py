@@ -11,22 +11,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from tune_clothes import metric_names as M
-from tune_clothes.config_loader import experiment_from_dict
-from tune_clothes.tuning.faults import ENV_VAR
-
-from conftest import tiny_space, trial_dirs
+from conftest import search_and_summarize, tiny_space, trial_dirs
 from ray_nodes import end_processes, process_tree
+
+from tune_clothes.config import metric_names as M
+from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.tuning.faults import ENV_VAR
 
 pytestmark = pytest.mark.slow
 COMPARED = ["lr", "status", "folds_finished", "val/acc/mean", "val/acc/std", "val/loss/mean", "rank"]
 
 
 def run_with_faults(root: Path, name: str, faults: list[dict], monkeypatch, **space):
-    from tune_clothes.tuning.runner import run_search
     monkeypatch.setenv(ENV_VAR, json.dumps(faults))
-    return run_search(experiment_from_dict(tiny_space(root, name, **space)))
+    return search_and_summarize(experiment_from_dict(tiny_space(root, name, **space)))
 
 
 def trial_results(location: Path) -> dict[tuple, list[dict]]:

@@ -7,13 +7,11 @@ import sys
 import pytest
 import torch
 
-from tune_clothes import metric_names as M
-from tune_clothes.config_loader import experiment_from_dict
-from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import plan_folds
+from tune_clothes.config import metric_names as M
+from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.training.callbacks import BEST, LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
 from tune_clothes.training.fit import Callback, fit
-from tune_clothes.training.fold_data import fold_data
+from tune_clothes.training.standalone import prepare_fold
 
 
 def experiment(tmp_path, images_per_class=24, **train):
@@ -28,9 +26,7 @@ def experiment(tmp_path, images_per_class=24, **train):
 @pytest.fixture
 def small(tmp_path):
     exp = experiment(tmp_path)
-    index = load_index(exp.dataset)
-    plan = plan_folds(index, exp.cv, [None])
-    return exp, fold_data(exp, index, plan, 0)
+    return exp.recipe, prepare_fold(exp, 0)
 
 
 class StopAfter(Callback):
@@ -89,17 +85,16 @@ def test_tensorboard_gets_every_epoch_scalar_and_the_hparams(small, tmp_path):
 def test_training_learns_the_synthetic_data(tmp_path):
     exp = experiment(tmp_path, images_per_class=100, epochs=10, augment=False, step_lr=False, lr=0.001,
                      image_size=28, batch_size=16)
-    index = load_index(exp.dataset)
-    plan = plan_folds(index, exp.cv, [None])
+    data = prepare_fold(exp, 0)
     torch.set_num_threads(2)
-    history = fit(exp, fold_data(exp, index, plan, 0)).history
-    chance = 1 / len(index.class_names)
+    history = fit(exp.recipe, data).history
+    chance = 1 / len(data.class_names)
     assert history[-1][M.TRAIN_LOSS] < history[0][M.TRAIN_LOSS]
     assert history[-1][M.VAL_ACC] > 1.5 * chance
 
 
 def test_the_package_and_its_training_core_import_without_ray():
-    code = ("import sys, tune_clothes, tune_clothes.training.fit, tune_clothes.training.single_run, "
+    code = ("import sys, tune_clothes, tune_clothes.training.fit, tune_clothes.training.standalone, "
             "tune_clothes.train, tune_clothes.data.datasets, tune_clothes.data.image_cache, tune_clothes.search, "
             "tune_clothes.report, tune_clothes.verify, tune_clothes.download, tune_clothes.complexity; "
             "print('ray' in sys.modules)")

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from tune_clothes.config.errors import DataError
 from tune_clothes.data.folds import load_fold_plan, make_fold_plan, save_fold_plan
-from tune_clothes.errors import DataError
 
 LABELS = np.repeat(np.arange(4), [40, 23, 17, 9])
 NAMES = ["Dress", "Hat", "Pants", "Shirt"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_jpeg
 from PIL import Image
 
 from tune_clothes.config import DatasetConfig
@@ -15,8 +16,6 @@ from tune_clothes.data import image_cache
 from tune_clothes.data.datasets import load_index
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 from tune_clothes.data.image_cache import ensure_image_cache
-
-from conftest import write_jpeg
 
 
 def index_of(root: Path, cache: Path, **kw):
@@ -115,3 +114,15 @@ def test_tiny_and_large_images_decode_and_bombs_are_refused(tmp_path, monkeypatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
     with pytest.raises(ImageDecodeError, match="too large"):
         decode_image(tmp_path / "large.jpg", 64)
+
+
+def test_a_cache_key_given_by_the_driver_is_used_without_reading_every_image(clothing_root, tmp_path, monkeypatch):
+    from tune_clothes.data.datasets import content_key
+    index = index_of(clothing_root, tmp_path)
+    key = content_key(index)
+    built = ensure_image_cache(index, 16, tmp_path, key=key)
+
+    def refuse(_):
+        raise AssertionError("a trial given the key must not stat every image again")
+    monkeypatch.setattr(image_cache, "content_key", refuse)
+    assert ensure_image_cache(index, 16, tmp_path, key=key).path == built.path

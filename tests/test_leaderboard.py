@@ -6,10 +6,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tune_clothes.analysis.leaderboard import (SINGLE_CONFIG, best_configuration, format_leaderboard,
-                                               summarize)
-from tune_clothes.errors import UserError
-from tune_clothes.metric_names import VAL_ACC, VAL_F1, VAL_LOSS
+from tune_clothes.analysis.leaderboard import SINGLE_CONFIG, best_configuration, format_leaderboard, summarize
+from tune_clothes.config.errors import UserError
+from tune_clothes.config.metric_names import VAL_ACC, VAL_F1, VAL_LOSS
 
 K = 3  # folds in most tests
 

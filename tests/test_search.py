@@ -6,14 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tune_clothes import metric_names as M
-from tune_clothes.config_loader import load_experiment
-from tune_clothes.experiment_files import (BEST_CONFIG_YAML, DATASET_JSON, EXPERIMENT_YAML, FOLDS_JSON,
-                                           LEADERBOARD_CSV, VERSIONS_JSON)
-from tune_clothes.report import main as report_main
-
 from conftest import trial_dirs
+
+from tune_clothes.config import metric_names as M
+from tune_clothes.config.loader import load_experiment
+from tune_clothes.data.experiment_folder import (
+    BEST_CONFIG_YAML,
+    DATASET_JSON,
+    EXPERIMENT_YAML,
+    FOLDS_JSON,
+    LEADERBOARD_CSV,
+    VERSIONS_JSON,
+)
+from tune_clothes.report import main as report_main
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +52,8 @@ def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
         checkpoints = sorted(trial.glob("checkpoint_*"))
         assert 1 <= len(checkpoints) <= 2  # the best by val/acc, and the latest
         fold = json.loads((trial / "params.json").read_text())[M.FOLD]
-        report_file = json.loads((checkpoints[-1] / f"fold{fold}_report.json").read_text())
-        assert sum(map(sum, report_file["confusion_matrix"])) == len(folds[fold])  # validated on its fold
+        class_metrics = json.loads((checkpoints[-1] / f"fold{fold}_class_metrics.json").read_text())
+        assert sum(map(sum, class_metrics["confusion_matrix"])) == len(folds[fold])  # validated on its fold
 
 
 def test_tensorboard_shows_every_epoch_metric_and_the_hparams(clean_search):
@@ -74,13 +79,13 @@ def test_report_command_reproduces_the_leaderboard_from_disk(clean_search, capsy
 
 
 def test_optuna_and_asha_see_the_mean_over_all_folds(ray_local, tmp_path):
-    from tune_clothes.config_loader import experiment_from_dict
-    from tune_clothes.tuning.runner import run_search
-    from conftest import tiny_space
+    from conftest import search_and_summarize, tiny_space
+
+    from tune_clothes.config.loader import experiment_from_dict
     space = tiny_space(tmp_path, "adaptive", search={
         "algorithm": "optuna", "grid": {}, "num_samples": 4, "scheduler": "asha", "grace_period": 1,
         "space": {"lr": {"low": 1e-4, "high": 3e-2, "log": True}, "batch_size": {"choices": [8, 16]}}})
-    report = run_search(experiment_from_dict(space))
+    report = search_and_summarize(experiment_from_dict(space))
     trials = trial_dirs(Path(report.location))
     assert len(trials) == 4
     for trial in trials:
@@ -98,13 +103,14 @@ def test_optuna_and_asha_see_the_mean_over_all_folds(ray_local, tmp_path):
 
 
 def test_resume_of_a_search_killed_before_tune_saved_anything_runs_it(ray_local, tmp_path):
-    from tune_clothes.config_loader import experiment_from_dict
-    from tune_clothes.experiment_files import experiment_location, write_experiment_files
-    from tune_clothes.tuning.runner import SearchOptions, prepare_experiment, run_search
-    from conftest import tiny_space
+    from conftest import search_and_summarize, tiny_space
+
+    from tune_clothes.config.loader import experiment_from_dict
+    from tune_clothes.data.experiment_folder import experiment_location, write_experiment_files
+    from tune_clothes.tuning.runner import SearchOptions, prepare_experiment
     experiment = experiment_from_dict(tiny_space(tmp_path, "early", lrs=(0.01,), train={"epochs": 1}))
     location = experiment_location(experiment)
     _, inputs = prepare_experiment(experiment, location, resume=False)
     write_experiment_files(location, experiment, inputs.index, inputs.plan)  # the driver died right after this
-    report = run_search(experiment, SearchOptions(resume=True))
+    report = search_and_summarize(experiment, SearchOptions(resume=True))
     assert report.leaderboard["folds_finished"].tolist() == [3]

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tune_clothes.config_loader import load_experiment
-from tune_clothes.tuning.space import num_trials
+from tune_clothes.config import Choice
+from tune_clothes.config.loader import load_experiment
+from tune_clothes.tuning.plan import plan_search
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 
@@ -15,10 +16,11 @@ SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 def test_shipped_search_spaces_load(name, trials):
     experiment = load_experiment(SPACES / f"{name}.yaml")
     assert experiment.name == name
-    assert num_trials(experiment) == trials
+    assert plan_search(experiment).total_trials == trials
 
 
-def test_the_clothing_grid_is_the_seeds():
+def test_the_clothing_grid_is_the_original_projects():
     grid = load_experiment(SPACES / "clothing.yaml").search.grid
-    assert grid == {"lr": (0.01, 0.001, 0.0001), "batch_size": (32, 64), "augment": (True, False),
-                    "split": (0.7, 0.8), "step_lr": (True, False), "image_size": (224, 512)}
+    assert grid == {"lr": Choice((0.01, 0.001, 0.0001)), "batch_size": Choice((32, 64)),
+                    "augment": Choice((True, False)), "split": Choice((0.7, 0.8)), "step_lr": Choice((True, False)),
+                    "image_size": Choice((224, 512))}

@@ -6,8 +6,8 @@ import pickle
 import pytest
 import torch
 
-from tune_clothes.config_loader import load_experiment
-from tune_clothes.errors import ConfigError
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.loader import load_experiment
 from tune_clothes.training.callbacks import load_checkpoint
 
 

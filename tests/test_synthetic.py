@@ -12,9 +12,9 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from tune_clothes.config.errors import DataError
 from tune_clothes.data import synthetic
 from tune_clothes.data.synthetic import DEFAULT_CLASSES, MARKER_NAME, generate_synthetic_dataset
-from tune_clothes.errors import DataError
 
 
 def read_rows(root: Path) -> list[dict[str, str]]:

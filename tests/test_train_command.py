@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import yaml
+from conftest import tiny_space
 
 from tune_clothes.train import main
-
-from conftest import tiny_space
 
 
 def test_train_prints_an_epoch_line_and_keeps_checkpoints(tmp_path, capsys):

@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import write_clothing_dataset, write_jpeg
 
+from tune_clothes.config.errors import DataError
 from tune_clothes.data import validation
 from tune_clothes.data.validation import validate_clothing
-from tune_clothes.errors import DataError
 from tune_clothes.verify import main as verify_main
-
-from conftest import write_clothing_dataset, write_jpeg
 
 
 def test_a_clean_dataset_has_no_problems(clothing_root, tmp_path):

@@ -1,13 +1,25 @@
-"""What every command shares: logging set up once, and user errors printed as one line with exit status 2."""
+"""`tune-clothes <command> ...`: every command in one console script (`tune-clothes --help` lists them), and
+what every command shares: logging set up once, user errors printed as one line with exit status 2.
+
+Each command is also `python -m tune_clothes.<command>`.
+"""
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 import logging
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
-from tune_clothes.errors import UserError
+from tune_clothes.config.errors import UserError
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+#: The commands, in the order `--help` lists them: a module `tune_clothes.<name>` with a `main(argv)` each.
+COMMANDS = ("search", "report", "train", "verify", "download", "prepare_fashion_csv", "complexity",
+            "cluster_config")
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -24,4 +36,40 @@ def run_command(main: Callable[[Sequence[str] | None], int], argv: Sequence[str]
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `tune-clothes` console script: `tune-clothes <command> [arguments]`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else USAGE_ERROR
+    name, rest = argv[0].replace("-", "_"), argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return USAGE_ERROR
+    command = importlib.import_module(f"tune_clothes.{name}")
+    return run_command(command.main, rest)
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name.replace('_', '-').ljust(width)}  {_summary(name)}" for name in COMMANDS]
+    return ("usage: tune-clothes <command> [arguments]   (or: python -m tune_clothes.<command>)\n\n"
+            "commands:\n" + "\n".join(lines) + "\n\n`tune-clothes <command> --help` explains a command.")
+
+
+def _summary(name: str) -> str:
+    """The first line of the command module's docstring, read from its source: importing every command (torch,
+    Ray, ...) to list them would take seconds."""
+    spec = importlib.util.find_spec(f"tune_clothes.{name}")
+    docstring = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    first = docstring.strip().splitlines()[0] if docstring.strip() else ""
+    if first.startswith("`") and ": " in first:  # "`python -m tune_clothes.x ...`: what it does."
+        first = first.split(": ", 1)[1]
+    return first[:1].upper() + first[1:].rstrip(".")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,8 +26,8 @@ from typing import Any, Iterator, Sequence
 import yaml
 
 from tune_clothes.cli import configure_logging, run_command
-from tune_clothes.config_loader import unknown_key_message
-from tune_clothes.errors import ConfigError
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.loader import unknown_key_message
 
 logger = logging.getLogger(__name__)
 

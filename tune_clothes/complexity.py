@@ -1,13 +1,13 @@
-"""`python -m tune_clothes.complexity`: parameters and compute of the two models, as in the seed's table.
+"""`python -m tune_clothes.complexity`: parameters and compute of the two models, as in the original project's table.
 
 Counted by ptflops (`get_model_complexity_info`, pytorch backend) for one image (batch of 1):
 multiply-accumulates (MACs) of Conv2d and Linear layers, plus one per output element of BatchNorm, ReLU and
-pooling layers; residual additions and dropout are not counted. FLOPs are reported as 2 x MACs, the seed's
+pooling layers; residual additions and dropout are not counted. FLOPs are reported as 2 x MACs, the original project's
 convention. Parameters are all of the model's parameters, trainable or frozen.
 
-`--image-size` sets the cloth model's input side (default 224, the seed's). The Fashion-MNIST model keeps its
+`--image-size` sets the cloth model's input side (default 224, the original project's). The Fashion-MNIST model keeps its
 native 28 pixels unless `--fashion-image-size` says otherwise: its images are 28x28, and upscaling them only
-multiplies its cost, so the seed's figure is the meaningful one.
+multiplies its cost, so the original project's figure is the meaningful one.
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from torch import nn
 
 from tune_clothes.cli import run_command
 from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
-from tune_clothes.errors import UserError
-from tune_clothes.models import build_model
+from tune_clothes.config.errors import UserError
+from tune_clothes.training.models import build_model
 
-CLOTH_CLASSES = 20  # the clothing dataset's classes, as in the seed's table
+CLOTH_CLASSES = 20  # the clothing dataset's classes, as in the original project's table
 FASHION_CLASSES = 10  # Fashion-MNIST's classes
-CLOTH_IMAGE_SIZE = 224  # pixels, the seed's input side for the cloth model
+CLOTH_IMAGE_SIZE = 224  # pixels, the original project's input side for the cloth model
 FASHION_IMAGE_SIZE = 28  # pixels, Fashion-MNIST's native side
 COUNTER = f"ptflops {version('ptflops')} (pytorch backend)"
 
@@ -58,9 +58,9 @@ def model_complexity(model: nn.Module, image_size: int, in_channels: int = 3) ->
     return Complexity(params_m=params / 1e6, gmacs=macs / 1e9, gflops=2 * macs / 1e9, input_size=input_size)
 
 
-def seed_benchmark(cloth_size: int = CLOTH_IMAGE_SIZE,
+def reference_table(cloth_size: int = CLOTH_IMAGE_SIZE,
                    fashion_size: int = FASHION_IMAGE_SIZE) -> dict[str, Complexity]:
-    """The seed's table: both models, by config name, at the given input sides (pixels)."""
+    """The original project's table: both models, by config name, at the given input sides (pixels)."""
     sizes = {"resnet18": (cloth_size, CLOTH_CLASSES), "fashion_cnn": (fashion_size, FASHION_CLASSES)}
     table = {}
     for name, (size, classes) in sizes.items():
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fashion-image-size", type=int, default=FASHION_IMAGE_SIZE,
                         help=f"input side of the Fashion-MNIST model, pixels (default {FASHION_IMAGE_SIZE})")
     args = parser.parse_args(argv)
-    table = seed_benchmark(args.image_size, args.fashion_image_size)
+    table = reference_table(args.image_size, args.fashion_image_size)
     if args.json:
         print(json.dumps({name: {**asdict(c), "counter": COUNTER} for name, c in table.items()}))
     else:

@@ -10,9 +10,9 @@ import os
 import sys
 from typing import Sequence
 
-from tune_clothes import storage
-from tune_clothes.analysis.report import write_report
+from tune_clothes.analysis.summary import write_summary
 from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.data import storage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,8 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     location = args.experiment_dir
     if not storage.is_uri(location):
         location = os.path.abspath(os.path.expanduser(location))
-    report = write_report(location)
-    print(report.table)
+    summary = write_summary(location)
+    print(summary.table)
     return 0
 
 

@@ -1,5 +1,7 @@
-"""`python -m tune_clothes.search --space search_spaces/demo.yaml`: run every configuration of a search space
-on every cross-validation fold with Ray Tune, then print the leaderboard.
+"""`python -m tune_clothes.search --space FILE`: run every configuration on every fold with Ray Tune.
+
+Runs every configuration of the search space (e.g. search_spaces/demo.yaml) on every cross-validation fold,
+then writes and prints the leaderboard.
 
 Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input.
 """
@@ -9,8 +11,9 @@ import argparse
 import sys
 from typing import Sequence
 
+from tune_clothes.analysis.summary import write_summary
 from tune_clothes.cli import configure_logging, run_command
-from tune_clothes.config_loader import load_experiment
+from tune_clothes.config.loader import load_experiment
 
 NOTHING_FINISHED = 1
 
@@ -45,13 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides += [f"storage={args.storage}"] if args.storage else []
     experiment = load_experiment(args.space, overrides)
     from tune_clothes.tuning.runner import SearchOptions, run_search  # imports Ray: after the input is checked
-    report = run_search(experiment, SearchOptions(resume=args.resume, address=args.address,
-                                                  num_cpus=args.num_cpus, verbose=args.verbose,
-                                                  wait_for_gpus=args.wait_for_gpus))
-    print(report.table)
-    print(f"\nresults: {report.location} (leaderboard.csv, best_config.yaml, trials.csv; "
-          f"tensorboard --logdir {report.location})")
-    return 0 if report.best is not None else NOTHING_FINISHED
+    location = run_search(experiment, SearchOptions(resume=args.resume, address=args.address,
+                                                    num_cpus=args.num_cpus, verbose=args.verbose,
+                                                    wait_for_gpus=args.wait_for_gpus))
+    summary = write_summary(location)
+    print(summary.table)
+    print(f"\nresults: {location} (leaderboard.csv, best_config.yaml, trials.csv; tensorboard --logdir {location})")
+    return 0 if summary.best is not None else NOTHING_FINISHED
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tune_clothes import metric_names as M
 from tune_clothes.cli import configure_logging, run_command
-from tune_clothes.config_loader import load_experiment
+from tune_clothes.config import metric_names as M
+from tune_clothes.config.loader import load_experiment
 from tune_clothes.training.fit import Callback, TrainingState
-from tune_clothes.training.single_run import resolve_device, train_fold
+from tune_clothes.training.standalone import resolve_device, train_fold
 
 
 class PrintEpochs(Callback):

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tune_clothes.errors import UserError
-from tune_clothes.metric_names import OPTIMISABLE
+from tune_clothes.config.errors import UserError
+from tune_clothes.config.metric_names import OPTIMISABLE
 
 FINISHED, FAILED = "finished", "failed"  # trial statuses in the input
 COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from tune_clothes import storage
 from tune_clothes.config import Experiment
-from tune_clothes.metric_names import EPOCHS_DONE, FOLD, NODE_ID, OPTIMISABLE, is_final_report
+from tune_clothes.config.metric_names import EPOCHS_DONE, FOLD, NODE_ID, OPTIMISABLE, is_final_report
+from tune_clothes.data import storage
 
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
 
@@ -33,8 +33,7 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
 
 
 def search_axes(experiment: Experiment) -> list[str]:
-    search = experiment.search
-    return list(search.grid if search.algorithm == "grid" else search.space)
+    return list(experiment.search.axes)
 
 
 def _trial_rows(trial_dir: str, name: str, axes: list[str], folds: int) -> list[dict[str, Any]]:

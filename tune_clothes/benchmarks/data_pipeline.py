@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from tune_clothes.augment import build_transform
 from tune_clothes.config import AugmentConfig, DatasetConfig
 from tune_clothes.data.clothing import image_path
 from tune_clothes.data.datasets import load_index
 from tune_clothes.data.decode import decode_image
 from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.training.augment import build_transform
 from tune_clothes.training.loader import CachedImages, LabelledImages
 
 

@@ -16,15 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from tune_clothes import metric_names as M
-from tune_clothes.config_loader import experiment_from_dict
-from tune_clothes.data.datasets import load_index
-from tune_clothes.data.folds import plan_folds
-from tune_clothes.augment import build_transform, normalize_batch
-from tune_clothes.models import build_model
+from tune_clothes.config import metric_names as M
+from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.training.augment import build_transform, normalize_batch
 from tune_clothes.training.fit import fit
-from tune_clothes.training.fold_data import fold_data
 from tune_clothes.training.loader import CachedImages
+from tune_clothes.training.models import build_model
+from tune_clothes.training.standalone import prepare_fold
 
 
 def main() -> None:
@@ -44,13 +42,11 @@ def main() -> None:
             "model": {"name": args.model}, "cv": {"folds": 3},
             "train": {"epochs": args.epochs, "image_size": args.size, "batch_size": args.batch_size,
                       "augment": False, "num_workers": args.workers}})
-        index = load_index(experiment.dataset)
-        plan = plan_folds(index, experiment.cv, [None])
-        data = fold_data(experiment, index, plan, 0)
+        data = prepare_fold(experiment, 0)
         bare_rates, fit_rates = [], []
         for _ in range(args.repeats):  # interleaved, so a busy moment of the machine hits both
             bare_rates += _bare_loop(experiment, data, args.epochs)
-            history = fit(experiment, data).history
+            history = fit(experiment.recipe, data).history
             fit_rates += [len(data.train) / row["time/train_s"] for row in history[1:]]
         bare_rate, fit_rate = float(np.median(bare_rates)), float(np.median(fit_rates))
     print(f"{args.model} at {args.size} px, batch {args.batch_size}, {args.threads} threads, "

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from tune_clothes.models import ClothClassifier
+from tune_clothes.training.models import ClothClassifier
 
 
 def images_per_second(batch_size: int, size: int, fast: bool, steps: int, warmup: int = 5) -> float:

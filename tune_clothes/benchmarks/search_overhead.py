@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tune_clothes.config_loader import load_experiment
+from tune_clothes.config.loader import load_experiment
+from tune_clothes.data.experiment_folder import experiment_location
 from tune_clothes.tuning.runner import SearchOptions, prepare_experiment, run_search
-from tune_clothes.experiment_files import experiment_location
 
 
 def main() -> None:
@@ -30,9 +30,9 @@ def main() -> None:
         prepare_experiment(experiment, experiment_location(experiment), resume=False)  # data + caches, warm
         prepared = time.perf_counter() - started
         started = time.perf_counter()
-        report = run_search(experiment, SearchOptions(num_cpus=args.num_cpus))
+        location = run_search(experiment, SearchOptions(num_cpus=args.num_cpus))
         wall = time.perf_counter() - started
-        _print(Path(report.location), wall, prepared, args.num_cpus / experiment.resources.cpus_per_trial)
+        _print(Path(location), wall, prepared, args.num_cpus / experiment.resources.cpus_per_trial)
 
 
 def _print(location: Path, wall: float, prepared: float, concurrency: float) -> None:

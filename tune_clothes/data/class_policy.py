@@ -6,7 +6,7 @@ import collections
 import difflib
 from typing import Sequence
 
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 
 def apply_class_policy(labels: Sequence[str], min_images_per_class: int,

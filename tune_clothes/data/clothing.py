@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 CSV_NAME = "images.csv"
 IMAGES_DIR = "images"

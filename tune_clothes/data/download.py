@@ -20,10 +20,10 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 if TYPE_CHECKING:
-    from tune_clothes.data.validation import ValidationReport
+    from tune_clothes.data.validation import ValidationResult
 
 log = logging.getLogger(__name__)
 CLOTHING_URL = "https://github.com/alexeygrigorev/clothing-dataset/archive/refs/heads/master.zip"
@@ -36,7 +36,7 @@ NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionEr
 
 # ---- Clothing Dataset ----------------------------------------------------------------------------------------
 
-def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TIMEOUT_S) -> ValidationReport:
+def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TIMEOUT_S) -> ValidationResult:
     """Download the Clothing Dataset archive from `url`, unpack it into `dest` (images.csv, images/), check it.
 
     `dest` must not exist yet or be empty. Returns the validation report, whose summary is also logged.

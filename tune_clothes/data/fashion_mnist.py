@@ -1,4 +1,4 @@
-"""Fashion-MNIST on disk: the IDX files as published (plain or .gz) and the seed's CSV (`label,pixel1..pixel784`).
+"""Fashion-MNIST on disk: the IDX files as published (plain or .gz) and the original project's CSV (`label,pixel1..pixel784`).
 
 Every reader returns images as uint8 (N, 28, 28) and labels as int64 (N,), and checks what it reads: a malformed
 file raises a DataError that names the file, what is wrong with it, and how to fix it.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

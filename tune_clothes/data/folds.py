@@ -16,10 +16,10 @@ from typing import Iterable
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from tune_clothes import storage
 from tune_clothes.config import CVConfig
+from tune_clothes.config.errors import DataError
+from tune_clothes.data import storage
 from tune_clothes.data.index import DatasetIndex
-from tune_clothes.errors import DataError
 
 FORMAT_VERSION = 1
 

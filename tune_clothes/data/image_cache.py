@@ -2,27 +2,27 @@
 trials memory-map, so concurrent trials on a machine share one copy in the page cache and no trial decodes
 a JPEG per epoch.
 
-One file per (data content, image size), built in parallel under a file lock (the first trial on a node
-builds it, the others wait and reuse it), written to a temporary name and renamed when complete.
+One file per (data content, image size), built once per machine: whoever comes first (the driver, or the
+first trial on a node) builds it in parallel under a file lock while the others wait, then all reuse it. It is
+written to a temporary name and renamed when complete.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+from filelock import FileLock
 
 from tune_clothes.data.datasets import CHANNELS, content_key, read_pixels
 from tune_clothes.data.index import DatasetIndex
+from tune_clothes.data.storage import atomic_path
 
 log = logging.getLogger(__name__)
 CHUNK = 256  # images per task: large enough to amortise the task, small enough to balance the workers
@@ -39,16 +39,18 @@ class ImageCache:
         return np.load(self.path, mmap_mode="r")
 
 
-def cache_path(index: DatasetIndex, image_size: int, cache_dir: Path) -> Path:
-    return Path(cache_dir) / "images" / f"{index.kind}-{content_key(index)}-{image_size}px.npy"
+def cache_path(index: DatasetIndex, image_size: int, cache_dir: Path, key: str | None = None) -> Path:
+    """`key`: the data's `content_key`, when the caller has it already (it reads every image file's metadata)."""
+    return Path(cache_dir) / "images" / f"{index.kind}-{key or content_key(index)}-{image_size}px.npy"
 
 
-def ensure_image_cache(index: DatasetIndex, image_size: int, cache_dir: Path,
-                       workers: int | None = None) -> ImageCache:
-    """The cache for this data and size, built first if no process has built it yet."""
-    path = cache_path(index, image_size, cache_dir)
+def ensure_image_cache(index: DatasetIndex, image_size: int, cache_dir: Path, workers: int | None = None,
+                       key: str | None = None) -> ImageCache:
+    """The cache for this data and size, built first (with up to `workers` processes; default: every CPU) if
+    no process on this machine has built it yet. `key`: see `cache_path`."""
+    path = cache_path(index, image_size, cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(path.with_suffix(".lock")):
+    with FileLock(path.with_suffix(".lock")):  # released when the block ends, also if this process dies
         if not path.is_file():
             _build(index, image_size, path, workers)
     failed = {int(k): v for k, v in json.loads(_meta_path(path).read_text())["failed"].items()}
@@ -61,21 +63,20 @@ def ensure_image_cache(index: DatasetIndex, image_size: int, cache_dir: Path,
 def _build(index: DatasetIndex, image_size: int, path: Path, workers: int | None) -> None:
     started = time.perf_counter()
     shape = (len(index), image_size, image_size, CHANNELS[index.kind])
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
-    starts = list(range(0, len(index), CHUNK))
-    jobs = [(str(tmp), index.kind, index.root, index.ids[s:s + CHUNK], image_size, s) for s in starts]
     failed: dict[int, str] = {}
-    if len(index) < PARALLEL_FROM or workers == 1:
-        results = [_fill(*job) for job in jobs]
-    else:  # spawn, not fork: the caller may be a threaded process (a Ray worker)
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_fill, *zip(*jobs)))
-    for chunk_failed in results:
-        failed.update(chunk_failed)
-    _meta_path(path).write_text(json.dumps({"ids_fingerprint": index.fingerprint(), "shape": shape,
-                                            "failed": failed}))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+        starts = list(range(0, len(index), CHUNK))
+        jobs = [(str(tmp), index.kind, index.root, index.ids[s:s + CHUNK], image_size, s) for s in starts]
+        if len(index) < PARALLEL_FROM or workers == 1:
+            results = [_fill(*job) for job in jobs]
+        else:  # spawn, not fork: the caller may be a threaded process (a Ray worker)
+            with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
+                results = list(pool.map(_fill, *zip(*jobs)))
+        for chunk_failed in results:
+            failed.update(chunk_failed)
+        with atomic_path(_meta_path(path)) as meta:  # before the images: a complete cache always has its meta
+            meta.write_text(json.dumps({"ids_fingerprint": index.fingerprint(), "shape": shape, "failed": failed}))
     log.info("built the image cache %s (%d images at %d px, %.0f MB) in %.1f s", path, len(index), image_size,
              path.stat().st_size / 1e6, time.perf_counter() - started)
 
@@ -91,13 +92,3 @@ def _fill(tmp: str, kind: str, root: str, ids: tuple[str, ...], size: int, start
 
 def _meta_path(path: Path) -> Path:
     return path.with_suffix(".json")
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

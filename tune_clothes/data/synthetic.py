@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from tune_clothes import storage
-from tune_clothes.data.clothing import (CsvRow, image_path, list_image_files, read_images_csv,
-                                        unsafe_id_reason)
+from tune_clothes.data import storage
+from tune_clothes.data.clothing import CsvRow, image_path, list_image_files, read_images_csv, unsafe_id_reason
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ PARALLEL_FROM = 1000  # files; fewer are checked in this process (~2 ms each), m
 
 
 @dataclass
-class ValidationReport:
+class ValidationResult:
     root: str
     rows: int  # rows of images.csv, as written
     class_counts: dict[str, int]  # rows per non-empty label, as written (before any class policy)
@@ -60,19 +59,19 @@ class ValidationReport:
         return lines
 
 
-def validate_clothing(root: Path, cache_dir: Path | None = None, workers: int | None = None) -> ValidationReport:
+def validate_clothing(root: Path, cache_dir: Path | None = None, workers: int | None = None) -> ValidationResult:
     """Check a Clothing Dataset folder. Raises DataError only when it is not such a folder at all."""
     return scan_clothing(root, cache_dir, workers)[1]
 
 
 def scan_clothing(root: Path, cache_dir: Path | None = None,
-                  workers: int | None = None) -> tuple[list[CsvRow], ValidationReport]:
+                  workers: int | None = None) -> tuple[list[CsvRow], ValidationResult]:
     """The rows of images.csv and the report of what is wrong with them and with the files."""
     root = Path(root)
     rows = read_images_csv(root)
     images_dir = root / "images"
     counts = collections.Counter(row.label for row in rows if row.label)
-    report = ValidationReport(root=str(root), rows=len(rows), class_counts=dict(sorted(counts.items())))
+    report = ValidationResult(root=str(root), rows=len(rows), class_counts=dict(sorted(counts.items())))
     seen = collections.Counter(row.image for row in rows)
     report.duplicate_ids = sorted(image_id for image_id, n in seen.items() if n > 1 and image_id)
     report.empty_labels = [row.image for row in rows if not row.label]

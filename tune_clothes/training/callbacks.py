@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from tune_clothes import metric_names as M
+from tune_clothes.config import metric_names as M
+from tune_clothes.data.storage import atomic_path
 from tune_clothes.training.fit import Callback, TrainingState
 
 log = logging.getLogger(__name__)
@@ -19,9 +19,8 @@ BEST = "best.pt"
 
 def save_checkpoint(checkpoint: Mapping[str, Any], path: Path) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(dict(checkpoint), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(dict(checkpoint), tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
 
 
 class CheckpointCallback(Callback):
-    """The seed's CheckpointCallback: `last.pt` after every epoch, `best.pt` when `metric` improves."""
+    """The original project's CheckpointCallback: `last.pt` after every epoch, `best.pt` when `metric` improves."""
 
     def __init__(self, directory: Path, metric: str = M.VAL_ACC, mode: str = "max"):
         self.directory, self.metric, self.mode = Path(directory), metric, mode
@@ -58,7 +57,7 @@ class CheckpointCallback(Callback):
 
 
 class TensorBoardCallback(Callback):
-    """The seed's four plots (loss, accuracy, precision, recall) plus F1, train and validation, per epoch."""
+    """The original project's four plots (loss, accuracy, precision, recall) plus F1, train and validation, per epoch."""
 
     def __init__(self, log_dir: Path, hparams: Mapping[str, Any] | None = None, metric: str = M.VAL_ACC):
         self.log_dir, self.hparams, self.metric = Path(log_dir), dict(hparams or {}), metric

@@ -1,4 +1,7 @@
-"""`fit`: one configuration trained on one fold, epoch by epoch, with callbacks; stoppable and resumable.
+"""Training one configuration, epoch by epoch, with callbacks; stoppable and resumable.
+
+`train_folds` is the one way into training: one fold (the `train` command, a grid trial) or several folds in
+lock-step (an Optuna trial, which reports the mean over folds each epoch). `fit` is its one-fold form.
 
 Every epoch's randomness (batch order, augmentations, dropout) is derived from (seed, epoch), and a
 checkpoint holds the model, optimiser and scheduler states, so resuming after epoch k reproduces the
@@ -11,18 +14,18 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from tune_clothes import metric_names as M
-from tune_clothes.augment import build_transform, normalize_batch
-from tune_clothes.config import Experiment
-from tune_clothes.metrics import epoch_metrics, per_class_report
-from tune_clothes.models import build_model
+from tune_clothes.config import Recipe
+from tune_clothes.config import metric_names as M
+from tune_clothes.training.augment import build_transform, normalize_batch
 from tune_clothes.training.loader import LabelledImages, make_loader
+from tune_clothes.training.metrics import epoch_metrics, per_class_metrics
+from tune_clothes.training.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class TrainingState:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     epoch: int = -1  # the last finished epoch
     history: list[dict[str, float]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)  # per-class F1 and confusion matrix, last epoch
+    class_metrics: dict[str, Any] = field(default_factory=dict)  # per-class F1, confusion matrix: last epoch
 
     def checkpoint(self) -> dict[str, Any]:
         """Tensors, numbers and lists only: loadable with torch.load(weights_only=True)."""
@@ -74,30 +77,48 @@ class Callback:
         """Called once after the last epoch."""
 
 
-def fit(experiment: Experiment, data: FoldData, callbacks: Sequence[Callback] = (), *, device: str = "cpu",
+def train_folds(recipe: Recipe, folds: Mapping[int, FoldData],
+                callbacks: Mapping[int, Sequence[Callback]] | None = None, *, device: str = "cpu",
+                resume: Mapping[int, dict[str, Any]] | None = None,
+                after_epoch: Callable[[dict[int, TrainingState]], None] | None = None) -> dict[int, TrainingState]:
+    """Train `recipe` on every fold of `folds` (fold number -> data) in lock-step: epoch e of each fold, then
+    `after_epoch(states)`. `callbacks` and `resume` (checkpoints) are per fold. Returns each fold's final state.
+
+    Every fold's callbacks see `on_fit_start` before the first epoch and `on_fit_end` after the last.
+    """
+    callbacks, resume = callbacks or {}, resume or {}
+    trainers = {k: Trainer(recipe, data, callbacks.get(k, ()), device=device, resume=resume.get(k))
+                for k, data in folds.items()}
+    while not all(trainer.done for trainer in trainers.values()):
+        for trainer in trainers.values():
+            trainer.run_epoch()
+        if after_epoch is not None:
+            after_epoch({k: trainer.state for k, trainer in trainers.items()})
+    for trainer in trainers.values():
+        trainer.finish()
+    return {k: trainer.state for k, trainer in trainers.items()}
+
+
+def fit(recipe: Recipe, data: FoldData, callbacks: Sequence[Callback] = (), *, device: str = "cpu",
         resume: dict[str, Any] | None = None) -> TrainingState:
-    """Train `experiment`'s configuration on `data`; returns the final state (history, per-class report)."""
-    trainer = Trainer(experiment, data, callbacks, device=device, resume=resume)
-    while not trainer.done:
-        trainer.run_epoch()
-    trainer.finish()
-    return trainer.state
+    """Train `recipe` on one fold's `data`; returns the final state (history, per-class metrics)."""
+    return train_folds(recipe, {0: data}, {0: callbacks}, device=device, resume={0: resume} if resume else None)[0]
 
 
 class Trainer:
-    """`fit`, one epoch at a time: a cross-validation trial advances several folds in lock-step with it."""
+    """One fold's training, one epoch at a time, so that `train_folds` can advance several folds together."""
 
-    def __init__(self, experiment: Experiment, data: FoldData, callbacks: Sequence[Callback] = (), *,
+    def __init__(self, recipe: Recipe, data: FoldData, callbacks: Sequence[Callback] = (), *,
                  device: str = "cpu", resume: dict[str, Any] | None = None):
-        self.train_cfg, self.data, self.callbacks, self.device = experiment.train, data, list(callbacks), device
+        self.train_cfg, self.data, self.callbacks, self.device = recipe.train, data, list(callbacks), device
         torch.manual_seed(self.train_cfg.seed)  # the initial weights
-        self.state = _initial_state(experiment, data, device)
+        self.state = _initial_state(recipe, data, device)
         if resume is not None:
             self.state.restore(resume)
             log.info("resuming after epoch %d", self.state.epoch)
         augmenting = self.train_cfg.augment  # otherwise training uses the eval pipeline too
         self.loaders = {part: make_loader(getattr(data, part),
-                                          build_transform(experiment.augment, self.train_cfg.image_size,
+                                          build_transform(recipe.augment, self.train_cfg.image_size,
                                                           train=part == "train", augment=augmenting),
                                           random=part == "train" and augmenting,
                                           batch_size=self.train_cfg.batch_size, seed=self.train_cfg.seed,
@@ -131,14 +152,14 @@ class Trainer:
             callback.on_fit_end(self.state)
 
 
-def _initial_state(experiment: Experiment, data: FoldData, device: str) -> TrainingState:
-    model = build_model(experiment.model, len(data.class_names)).to(device)
+def _initial_state(recipe: Recipe, data: FoldData, device: str) -> TrainingState:
+    model = build_model(recipe.model, len(data.class_names)).to(device)
     if torch.device(device).type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=experiment.train.lr, weight_decay=experiment.train.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, experiment.train.step_size, experiment.train.gamma)
-                 if experiment.train.step_lr else None)
+    train = recipe.train
+    optimizer = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, train.step_size, train.gamma) if train.step_lr else None
     return TrainingState(model, optimizer, scheduler)
 
 
@@ -161,7 +182,7 @@ def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: 
     if not math.isfinite(train_loss):
         log.warning("training loss is %s at epoch %d: the run diverged (lower train.lr?)", train_loss,
                     state.epoch + 1)
-    state.report = per_class_report(val_true, val_pred, class_names)
+    state.class_metrics = per_class_metrics(val_true, val_pred, class_names)
     return {M.LR: lr, M.TRAIN_LOSS: train_loss, **epoch_metrics("train", train_true, train_pred, len(class_names)),
             M.VAL_LOSS: val_loss, **epoch_metrics("val", val_true, val_pred, len(class_names)),
             "time/train_s": train_seconds, "time/epoch_s": time.perf_counter() - started,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tune_clothes.augment import augment_pixels
+from tune_clothes.training.augment import augment_pixels
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,9 +9,9 @@ import uuid
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from tune_clothes import storage
 from tune_clothes.config import Experiment
-from tune_clothes.errors import UserError
+from tune_clothes.config.errors import UserError
+from tune_clothes.data import storage
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
-from tune_clothes.errors import ConfigError
+from tune_clothes.config.errors import ConfigError
 from tune_clothes.training.fit import Callback, TrainingState
 
 ENV_VAR = "TUNE_CLOTHES_FAULTS"

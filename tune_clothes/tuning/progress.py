@@ -9,8 +9,7 @@ from collections import defaultdict
 import numpy as np
 from ray import tune
 
-from tune_clothes.metric_names import FOLD, is_final_report
-from tune_clothes.tuning.space import axis_values
+from tune_clothes.config.metric_names import FOLD, is_final_report
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ class CompactProgress(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if is_final_report(result) and self.metric in result:
-            config = tuple(sorted((k, str(v)) for k, v in axis_values(trial.config).items()))
+            config = tuple(sorted((k, str(v)) for k, v in trial.config.items() if k != FOLD))
             self.finals[trial.trial_id] = (config, float(result[self.metric]))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:

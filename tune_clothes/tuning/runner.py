@@ -1,5 +1,5 @@
-"""`run_search`: prepare the experiment folder (config, folds, data fingerprint), start or attach to Ray,
-run (or resume) the Tuner, and write the leaderboard from the files on disk."""
+"""`run_search`: prepare the experiment folder (config, folds, data fingerprint), start or attach to Ray, and
+run (or resume) the Tuner. What the results mean is the analysis layer's business, from the files on disk."""
 from __future__ import annotations
 
 import logging
@@ -12,24 +12,26 @@ from typing import Iterator
 import ray
 from ray import tune
 
-from tune_clothes import storage
-from tune_clothes.analysis.report import SearchReport, write_report
 from tune_clothes.config import Experiment
-from tune_clothes.data.datasets import load_index
+from tune_clothes.config.errors import UserError
+from tune_clothes.data import storage
+from tune_clothes.data.datasets import content_key, load_index
+from tune_clothes.data.experiment_folder import (
+    EXPERIMENT_YAML,
+    FOLDS_JSON,
+    experiment_location,
+    read_experiment,
+    write_experiment_files,
+)
 from tune_clothes.data.folds import load_fold_plan, plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
-from tune_clothes.errors import UserError
-from tune_clothes.experiment_files import (EXPERIMENT_YAML, FOLDS_JSON, experiment_location, read_experiment,
-                                           write_experiment_files)
-from tune_clothes.tuning import space
 from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, check_shared_storage
 from tune_clothes.tuning.faults import faults_from_env
+from tune_clothes.tuning.plan import SearchPlan, plan_search, trial_dirname
 from tune_clothes.tuning.progress import CompactProgress
-from tune_clothes.tuning.trainable import TrialInputs, cv_trial, fold_trial
+from tune_clothes.tuning.trainable import TrialInputs
 
 log = logging.getLogger(__name__)
-# Tune warns whenever it snapshots the experiment state often, which one checkpoint per epoch makes it do
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 @dataclass(frozen=True)
@@ -41,24 +43,32 @@ class SearchOptions:
     wait_for_gpus: bool = False  # an autoscaler will add the GPUs the trials ask for
 
 
-def run_search(experiment: Experiment, options: SearchOptions = SearchOptions()) -> SearchReport:
+def run_search(experiment: Experiment, options: SearchOptions = SearchOptions()) -> str:
+    """Run (or resume) the search; returns the experiment folder, where its results are."""
     location = experiment_location(experiment)
     if not _attaching(options):
         check_local_gpus(experiment, options.wait_for_gpus)
     experiment, inputs = prepare_experiment(experiment, location, options.resume)
+    _quiet_tune()
     with ray_session(options):
         check_gpus(experiment, options.wait_for_gpus)
         check_shared_storage(experiment.storage)
         if not options.resume:  # only now: a search refused above leaves no folder behind
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
-        tuner = build_tuner(experiment, inputs, location, options)
+        tuner = build_tuner(plan_search(experiment), inputs, location, options)
         tuner.fit()
-    return write_report(location)
+    return location
+
+
+def _quiet_tune() -> None:
+    """Set where the search starts, before Ray does: Tune warns whenever it snapshots the experiment state
+    often, which one checkpoint per epoch makes it do."""
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 def prepare_experiment(experiment: Experiment, location: str,
                        resume: bool) -> tuple[Experiment, TrialInputs]:
-    """Index and check the data, then make the folds (or load the saved ones to resume)."""
+    """Index and check the data, then make the folds (or load the saved ones to resume) and the image caches."""
     started = storage.exists(storage.join(location, EXPERIMENT_YAML))
     if resume and not started:
         raise UserError(f"--resume: there is no experiment at {location} to resume; run without --resume to start "
@@ -70,12 +80,14 @@ def prepare_experiment(experiment: Experiment, location: str,
         experiment = _saved_experiment(experiment, location)
     index = load_index(experiment.dataset)
     if resume:
-        plan = load_fold_plan(storage.join(location, FOLDS_JSON), index.fingerprint())
+        folds = load_fold_plan(storage.join(location, FOLDS_JSON), index.fingerprint())
     else:
-        plan = plan_folds(index, experiment.cv, space.axis_value_sets(experiment, "split"))
-    for size in space.axis_value_sets(experiment, "image_size"):  # decode once, here, before trials start
-        ensure_image_cache(index, size, Path(experiment.dataset.cache_dir))
-    return experiment, TrialInputs(experiment, index, plan, faults_from_env())
+        folds = plan_folds(index, experiment.cv, experiment.axis_values("split"))
+    key = content_key(index)  # reads every image file's metadata: once, here, not in every trial
+    sizes = experiment.axis_values("image_size")
+    for size in sizes:  # decode once, here, before trials start
+        ensure_image_cache(index, size, Path(experiment.dataset.cache_dir), key=key)
+    return experiment, TrialInputs(experiment, index, folds, {size: key for size in sizes}, faults_from_env())
 
 
 def _saved_experiment(given: Experiment, location: str) -> Experiment:
@@ -106,32 +118,32 @@ def ray_session(options: SearchOptions) -> Iterator[None]:
         ray.shutdown()
 
 
-def build_tuner(experiment: Experiment, inputs: TrialInputs, location: str, options: SearchOptions) -> tune.Tuner:
-    function = fold_trial if experiment.search.algorithm == "grid" else cv_trial
+def build_tuner(plan: SearchPlan, inputs: TrialInputs, location: str, options: SearchOptions) -> tune.Tuner:
+    experiment = plan.experiment
     resources = {"cpu": experiment.resources.cpus_per_trial, "gpu": experiment.resources.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(function, inputs=inputs), resources)
+    trainable = tune.with_resources(tune.with_parameters(plan.trainable, inputs=inputs), resources)
     if options.resume and tune.Tuner.can_restore(location):  # not when killed before Tune saved anything
         log.info("resuming %s: finished trials are kept, the others continue from their last checkpoint", location)
         return tune.Tuner.restore(location, trainable=trainable, resume_unfinished=True, resume_errored=True,
-                                  param_space=space.param_space(experiment))
+                                  param_space=plan.param_space())
     search = experiment.search
     return tune.Tuner(
-        trainable, param_space=space.param_space(experiment),
-        tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=space.search_algorithm(
-            experiment), scheduler=space.scheduler(experiment), num_samples=1 if search.algorithm == "grid" else
-            search.num_samples, max_concurrent_trials=experiment.resources.max_concurrent_trials,
-            trial_dirname_creator=space.trial_dirname, reuse_actors=True),  # no process start per trial
-        run_config=_run_config(experiment, options))
+        trainable, param_space=plan.param_space(),
+        tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=plan.search_algorithm(),
+                                    scheduler=plan.scheduler(), num_samples=plan.num_samples,
+                                    max_concurrent_trials=experiment.resources.max_concurrent_trials,
+                                    trial_dirname_creator=trial_dirname, reuse_actors=True),  # no process per trial
+        run_config=_run_config(plan, options))
 
 
-def _run_config(experiment: Experiment, options: SearchOptions) -> tune.RunConfig:
-    search = experiment.search
+def _run_config(plan: SearchPlan, options: SearchOptions) -> tune.RunConfig:
+    search = plan.experiment.search
     if not options.verbose:  # Tune's newer console output prints a banner (and a wrong TensorBoard path) at verbose=0
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     return tune.RunConfig(
-        name=experiment.name, storage_path=experiment.storage,
+        name=plan.experiment.name, storage_path=plan.experiment.storage,
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
             num_to_keep=1, checkpoint_score_attribute=search.metric, checkpoint_score_order=search.mode),
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
-        callbacks=[CompactProgress(space.num_trials(experiment), search.metric, search.mode)],
+        callbacks=[CompactProgress(plan.total_trials, search.metric, search.mode)],
         verbose=2 if options.verbose else 0)

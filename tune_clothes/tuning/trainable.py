@@ -1,34 +1,36 @@
-"""The trainables: thin adapters from trial parameters to the training core, reporting to Tune.
+"""The trainables: thin adapters from trial parameters to the training core (`train_folds`), sending each
+epoch to Tune.
 
 `fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
-configuration on every fold in lock-step and reports the mean over folds each epoch, which is what Optuna
+configuration on every fold in lock-step and sends the mean over folds each epoch, which is what Optuna
 and ASHA must compare. Both checkpoint every epoch and resume from Tune's checkpoint after a failure.
 """
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
-import torch
 import ray
+import torch
 from ray import tune
 
-from tune_clothes import metric_names as M
 from tune_clothes.config import Experiment
+from tune_clothes.config import metric_names as M
 from tune_clothes.data.folds import FoldPlan
+from tune_clothes.data.image_cache import ensure_image_cache
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.training.callbacks import load_checkpoint, save_checkpoint
-from tune_clothes.training.fit import Callback, Trainer, TrainingState, fit
+from tune_clothes.training.fit import TrainingState, train_folds
 from tune_clothes.training.fold_data import fold_data
 from tune_clothes.tuning.faults import Fault, fault_injectors
-from tune_clothes.tuning.space import axis_values
 
-REPORT_FILE = "report.json"  # per-class F1 and confusion matrix of the checkpoint's epoch
+CLASS_METRICS_FILE = "class_metrics.json"  # per-class F1 and confusion matrix of the checkpoint's epoch
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TrialInputs:
     experiment: Experiment
     index: DatasetIndex
     plan: FoldPlan
+    cache_keys: Mapping[int, str]  # image size -> the image cache's key, computed once by the driver
     faults: tuple[Fault, ...] = ()  # injected failures, for the fault-tolerance tests
 
 
@@ -45,59 +48,53 @@ class TrialOutOfMemory(RuntimeError):
 
 
 def fold_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    experiment = inputs.experiment.with_axes(axis_values(params))
-    fold = int(params[M.FOLD])
-    device = _device_for_this_trial()
-    data = fold_data(experiment, inputs.index, inputs.plan, fold)
-    states = _checkpointed_states()
-    reporter = FoldReporter(fold, experiment.train.epochs)
-    with _explain_out_of_memory(experiment):
-        fit(experiment, data, [*fault_injectors(inputs.faults, params, fold), reporter], device=device,
-            resume=states.get(fold))
+    """Grid mode: one configuration on the fold `params["fold"]`."""
+    configuration = {k: v for k, v in params.items() if k != M.FOLD}
+    _train(inputs.experiment.with_axes(configuration), [int(params[M.FOLD])], params, inputs)
 
 
 def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    experiment = inputs.experiment.with_axes(params)
-    device = _device_for_this_trial()
-    states = _checkpointed_states()
+    """Optuna mode: one configuration on every fold in lock-step, reporting the mean over folds each epoch."""
+    _train(inputs.experiment.with_axes(params), list(range(inputs.plan.folds)), params, inputs)
+
+
+def _train(experiment: Experiment, folds: list[int], params: dict[str, Any], inputs: TrialInputs) -> None:
+    cpus, device = _trial_resources()
+    size = experiment.train.image_size
+    cache = ensure_image_cache(inputs.index, size, Path(experiment.dataset.cache_dir), workers=cpus,
+                               key=inputs.cache_keys[size])
+    data = {k: fold_data(cache, inputs.index, inputs.plan, experiment.cv.split, k) for k in folds}
+    faults = {k: fault_injectors(inputs.faults, params, k) for k in folds}
     with _explain_out_of_memory(experiment):
-        trainers = [Trainer(experiment, fold_data(experiment, inputs.index, inputs.plan, fold),
-                            fault_injectors(inputs.faults, params, fold), device=device, resume=states.get(fold))
-                    for fold in range(inputs.plan.folds)]
-        while not trainers[0].done:
-            rows = [trainer.run_epoch() for trainer in trainers]
-            _report([t.state for t in trainers], _fold_means(rows), experiment.train.epochs)
+        train_folds(experiment.recipe, data, faults, device=device, resume=_checkpointed_states(),
+                    after_epoch=functools.partial(_send_to_tune, epochs=experiment.train.epochs))
 
 
-class FoldReporter(Callback):
-    def __init__(self, fold: int, epochs: int):
-        self.fold, self.epochs = fold, epochs
-
-    def on_epoch_end(self, metrics: dict[str, float], state: TrainingState) -> None:
-        _report([state], {**metrics, M.FOLD: self.fold}, self.epochs, folds=[self.fold])
-
-
-def _fold_means(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Mean over folds of every metric, its spread, and each fold's own value (`folds/<k>/val/acc`)."""
-    metrics: dict[str, float] = {}
-    for name in rows[0]:
-        values = [row[name] for row in rows]
+def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
+    """One fold: its epoch's metrics. Several: the mean over folds of every metric, its spread, and each fold's
+    own value (`folds/<k>/val/acc`)."""
+    rows = {k: state.history[-1] for k, state in states.items()}
+    if len(rows) == 1:
+        (fold, row), = rows.items()
+        return {**row, M.FOLD: fold}
+    metrics: dict[str, Any] = {}
+    for name in next(iter(rows.values())):
+        values = [row[name] for row in rows.values()]
         metrics[name] = float(np.mean(values))
         if name in M.EPOCH_SCALARS:
-            metrics[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-            metrics.update({f"folds/{k}/{name}": v for k, v in enumerate(values)})
+            metrics[f"{name}_std"] = float(np.std(values, ddof=1))
+            metrics.update({f"folds/{k}/{name}": row[name] for k, row in rows.items()})
     return metrics
 
 
-def _report(states: list[TrainingState], metrics: dict[str, Any], epochs: int, folds: list[int] | None = None) -> None:
-    """Report an epoch to Tune with a checkpoint of every fold's state (copied by Ray before `report` returns)."""
-    folds = folds if folds is not None else list(range(len(states)))
+def _send_to_tune(states: dict[int, TrainingState], epochs: int) -> None:
+    """Send an epoch to Tune with a checkpoint of every fold's state (copied by Ray before `report` returns)."""
     with tempfile.TemporaryDirectory() as directory:
-        for fold, state in zip(folds, states):
+        for fold, state in states.items():
             save_checkpoint(state.checkpoint(), Path(directory) / f"fold{fold}.pt")
-            (Path(directory) / f"fold{fold}_{REPORT_FILE}").write_text(json.dumps(state.report))
-        done = states[0].epoch + 1
-        tune.report({**metrics, M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id()},
+            (Path(directory) / f"fold{fold}_{CLASS_METRICS_FILE}").write_text(json.dumps(state.class_metrics))
+        done = next(iter(states.values())).epoch + 1
+        tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id()},
                     checkpoint=tune.Checkpoint.from_directory(directory))
 
 
@@ -115,11 +112,13 @@ def _checkpointed_states() -> dict[int, dict[str, Any]]:
                 for path in Path(directory).glob("fold*.pt")}
 
 
-def _device_for_this_trial() -> str:
-    """CUDA when Tune gave the trial a GPU (Ray sets CUDA_VISIBLE_DEVICES), with threads = its CPUs."""
+def _trial_resources() -> tuple[int, str]:
+    """The trial's CPUs (torch's threads follow them) and device: CUDA when Tune gave the trial a GPU (Ray
+    sets CUDA_VISIBLE_DEVICES)."""
     resources = tune.get_context().get_trial_resources().required_resources
-    torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
-    return "cuda" if resources.get("GPU", 0) > 0 else "cpu"
+    cpus = max(1, int(resources.get("CPU", 1)))
+    torch.set_num_threads(cpus)
+    return cpus, "cuda" if resources.get("GPU", 0) > 0 else "cpu"
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The two classifiers the seed benchmarks, as plain `nn.Module`s built on the CPU.
+"""The two classifiers the original project benchmarks, as plain `nn.Module`s built on the CPU.
 
 - `ClothClassifier`: torchvision's resnet18 with its 1000-way `fc` replaced by a three-layer head, optionally
   starting from ImageNet weights (downloaded, or read from a local `.pth` file for offline machines).
@@ -18,19 +18,19 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from tune_clothes.config import ModelConfig
-from tune_clothes.errors import ConfigError, UserError
+from tune_clothes.config.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
 RESNET18_FEATURES = 512  # width of resnet18's pooled feature vector
 HEAD_WIDTH = 512  # hidden width of the fully connected head
-HEAD_DROPOUT = (0.4, 0.5)  # after the first and the second hidden layer, as in the seed
+HEAD_DROPOUT = (0.4, 0.5)  # after the first and the second hidden layer, as in the original project
 
 
 def fully_connected_head(in_features: int, num_classes: int) -> nn.Sequential:
     """Linear -> BatchNorm -> ReLU -> Dropout, twice, then the class scores.
 
-    The seed lists Linear, BatchNorm1d and Dropout per hidden layer; without a non-linearity the three linear
+    The original project lists Linear, BatchNorm1d and Dropout per hidden layer; without a non-linearity the three linear
     layers collapse into one linear map at inference (BatchNorm is affine there), so a ReLU follows each
     BatchNorm, the usual Linear-BN-ReLU order.
     """
@@ -128,7 +128,7 @@ def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor]
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution (size kept), ReLU, BatchNorm, channel dropout: the seed's order."""
+    """3x3 convolution (size kept), ReLU, BatchNorm, channel dropout: the original project's order."""
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU(inplace=True),
                          nn.BatchNorm2d(out_channels), nn.Dropout2d(0.2))
 

@@ -1,4 +1,4 @@
-"""Albumentations pipelines from an `AugmentConfig`: the seed's train-time augmentation and its eval pipeline.
+"""Albumentations pipelines from an `AugmentConfig`: the original project's train-time augmentation and its eval pipeline.
 
 Both take a uint8 H x W x C numpy image (C = 3, or 1 / no channel axis for grey images such as Fashion-MNIST,
 which are repeated to 3 channels first) and give uint8 image_size x image_size x 3 pixels. The ImageNet
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from tune_clothes.config import AugmentConfig
-from tune_clothes.errors import DataError
+from tune_clothes.config.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per RGB channel, fraction of 255
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# ColorJitter's saturation and hue have no config fields (the seed did not tune them): mild fixed ranges.
+# ColorJitter's saturation and hue have no config fields (the original project did not tune them): mild fixed ranges.
 JITTER_SATURATION = 0.2  # +- fraction
 JITTER_HUE = 0.05  # +- fraction of the hue circle
 # Geometric transforms fill the uncovered border by reflection (albumentations 1.x's ShiftScaleRotate default)
@@ -70,7 +70,7 @@ def finishing(image_size: int) -> list:
 
 
 def build_train_transform(cfg: AugmentConfig, image_size: int) -> A.Compose:
-    """The seed's training augmentation followed by `finishing`."""
+    """The original project's training augmentation followed by `finishing`."""
     random_parts = [
         geometric(cfg),
         A.HorizontalFlip(p=cfg.p_flip),

@@ -8,12 +8,12 @@ import platform
 
 import yaml
 
-from tune_clothes import storage
 from tune_clothes.config import Experiment
-from tune_clothes.config_loader import experiment_from_dict, experiment_to_dict
+from tune_clothes.config.errors import UserError
+from tune_clothes.config.loader import experiment_from_dict, experiment_to_dict
+from tune_clothes.data import storage
 from tune_clothes.data.folds import FoldPlan, save_fold_plan
 from tune_clothes.data.index import DatasetIndex
-from tune_clothes.errors import UserError
 
 EXPERIMENT_YAML = "experiment.yaml"
 FOLDS_JSON = "folds.json"

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Literal, Mapping, Union
 import yaml
 
 from tune_clothes.config import NOT_AXES, Experiment, axis_names
-from tune_clothes.errors import ConfigError
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.search_space import Axis, Choice, Range, axis_from_yaml, axis_to_yaml
 
 #: Axes whose every value needs something prepared before trials start (folds per split, a cache per size).
 PRECOMPUTED_AXES = ("split", "image_size")
@@ -95,7 +96,12 @@ def resolve_paths(experiment: Experiment) -> Experiment:
 
 def experiment_to_dict(experiment: Experiment) -> dict:
     """A plain, YAML-safe dict that `experiment_from_dict` reads back to an equal experiment."""
-    return _plain(dataclasses.asdict(experiment))
+    search = experiment.search
+    axes = {"grid": {a: axis_to_yaml(v, in_grid=True) for a, v in search.grid.items()},
+            "space": {a: axis_to_yaml(v, in_grid=False) for a, v in search.space.items()}}
+    plain = _plain(dataclasses.asdict(experiment))
+    plain["search"].update(_plain(axes))  # in their YAML shape, not as the dataclasses' fields
+    return plain
 
 
 def _plain(value: Any) -> Any:
@@ -147,6 +153,9 @@ def convert(value: Any, hint: Any, key: str) -> Any:
     if origin in (collections.abc.Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}={value!r}: must be a mapping")
+        if args and args[1] in (Choice, Axis):  # search.grid / search.space: typed axis values
+            return {str(k): axis_from_yaml(_freeze(v), f"{key}.{k}", in_grid=args[1] is Choice)
+                    for k, v in value.items()}
         return {str(k): _freeze(v) for k, v in value.items()}
     if hint is Any:
         return value
@@ -207,42 +216,31 @@ def _freeze(value: Any) -> Any:
 # --- search axes ------------------------------------------------------------------------------------------
 
 def check_search_axes(experiment: Experiment) -> Experiment:
-    """Every grid value and every optuna bound must make a valid experiment on its own.
+    """Every value of every axis (each choice, both bounds of a range) must make a valid experiment.
 
-    Returns the experiment with grid values in their fields' types (YAML reads `1e-3` as a string).
+    Returns the experiment with the axes' values in their fields' types (YAML reads `1e-3` as a string).
     """
-    names = axis_names()
     search = experiment.search
-    if search.algorithm == "optuna" and not search.space:
-        raise ConfigError("search.space is empty: optuna needs at least one axis, e.g. lr: {low: 1e-4, high: 1e-2}")
-    grid = {}
-    for axis, values in search.grid.items():
-        key = f"search.grid.{axis}"
-        _check_axis_name(axis, key, names)
-        if not isinstance(values, tuple) or not values:
-            shown = list(values) if isinstance(values, tuple) else values
-            raise ConfigError(f"{key}={shown!r}: must be a non-empty list of values, e.g. [0.01, 0.001]")
-        grid[axis] = tuple(_check_value(experiment, axis, value, f"{key}[{i}]") for i, value in enumerate(values))
-        if len(set(grid[axis])) != len(values):
-            raise ConfigError(f"{key}={list(values)!r}: lists a value twice; each value once")
-    for axis, spec in search.space.items():
-        key = f"search.space.{axis}"
-        _check_axis_name(axis, key, names)
-        if axis in PRECOMPUTED_AXES and "choices" not in spec:
-            raise ConfigError(f"{key}={dict(spec)!r}: {axis} needs a list of choices ({{choices: [...]}}): folds and "
-                              f"image caches are made for each value before the search starts")
-        for name, value in _space_points(spec, key):
-            _check_value(experiment, axis, value, f"{key}.{name}")
-    return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid))
+    grid = {axis: _checked_axis(experiment, axis, values, f"search.grid.{axis}") for axis, values in search.grid.items()}
+    space = {axis: _checked_axis(experiment, axis, spec, f"search.space.{axis}") for axis, spec in search.space.items()}
+    return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid, space=space))
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+def _checked_axis(experiment: Experiment, axis: str, values: Axis, key: str) -> Axis:
+    _check_axis_name(axis, key, axis_names())
+    if axis in PRECOMPUTED_AXES and not isinstance(values, Choice):
+        raise ConfigError(f"{key}={axis_to_yaml(values, in_grid=False)!r}: {axis} needs a list of choices "
+                          f"({{choices: [...]}}): folds and image caches are made for each value before the search "
+                          f"starts")
+    field_type = typing.get_type_hints(type(getattr(experiment, axis_names()[axis])))[axis]
+    where = key if isinstance(values, Range) or key.startswith("search.grid") else f"{key}.choices"
+    points = [_check_value(experiment, axis, value, field_type, f"{where}{name}") for name, value in values.points()]
+    if isinstance(values, Range):
+        return Range(*points, log=values.log, integer=field_type is int)
+    try:
+        return Choice(tuple(points))
+    except ConfigError as err:
+        raise ConfigError(f"{key}={list(values.values)!r}: {err}") from None
 
 
 def _check_axis_name(axis: str, key: str, names: dict[str, str]) -> None:
@@ -254,34 +252,11 @@ def _check_axis_name(axis: str, key: str, names: dict[str, str]) -> None:
         raise ConfigError(unknown_key_message(key, [key.rsplit(".", 1)[0] + "." + n for n in names]))
 
 
-def _check_value(experiment: Experiment, axis: str, value: Any, key: str) -> Any:
+def _check_value(experiment: Experiment, axis: str, value: Any, field_type: Any, key: str) -> Any:
     """`value` in the axis field's type, after checking that it makes a valid experiment."""
-    section = axis_names()[axis]
-    field_type = typing.get_type_hints(type(getattr(experiment, section)))[axis]
     value = convert(value, field_type, key)
     try:
         experiment.with_axes({axis: value})
     except ConfigError as err:
         raise ConfigError(f"{key}: {err}") from None
     return value
-
-
-def _space_points(spec: Any, key: str) -> list[tuple[str, Any]]:
-    """The values of an optuna axis that must be valid: every choice, or both bounds of a range."""
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"{key}={spec!r}: must be {{choices: [...]}} or {{low: .., high: .., log: true|false}}")
-    if set(spec) == {"choices"}:
-        choices = spec["choices"]
-        if not isinstance(choices, tuple) or not choices:
-            raise ConfigError(f"{key}.choices={choices!r}: must be a non-empty list")
-        return [(f"choices[{i}]", _number(c)) for i, c in enumerate(choices)]
-    if not {"low", "high"} <= set(spec) <= {"low", "high", "log"}:
-        raise ConfigError(f"{key}={dict(spec)!r}: use {{choices: [...]}} or {{low: .., high: .., log: true|false}}")
-    low, high = _number(spec["low"]), _number(spec["high"])
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low >= high:
-        raise ConfigError(f"{key}: low={spec['low']!r}, high={spec['high']!r}: need two numbers with low < high")
-    if not isinstance(spec.get("log", False), bool):
-        raise ConfigError(f"{key}.log={spec['log']!r}: must be true or false")
-    if spec.get("log") and low <= 0:
-        raise ConfigError(f"{key}: a log range needs low > 0, got {low!r}")
-    return [("low", low), ("high", high)]

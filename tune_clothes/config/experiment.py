@@ -1,6 +1,6 @@
 """Typed, frozen configs, one per component, composed into one `Experiment`.
 
-Field types and `Literal` choices are checked by `config_loader`; the ranges of values are checked here, in
+Field types and `Literal` choices are checked by `loader`; the ranges of values are checked here, in
 `__post_init__`, so a config built in code is held to the same rules as one read from YAML.
 """
 from __future__ import annotations
@@ -9,8 +9,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from tune_clothes.errors import ConfigError
-from tune_clothes.metric_names import OPTIMISABLE, VAL_ACC
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.metric_names import OPTIMISABLE, VAL_ACC
+from tune_clothes.config.search_space import Axis, Choice
 
 DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
 ModelName = Literal["resnet18", "fashion_cnn"]
@@ -58,7 +59,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The seed's train-time augmentation; every probability and range is here."""
+    """The original project's train-time augmentation; every probability and range is here."""
     p_geometric: float = 0.5  # one of shift-scale-rotate / rotate / scale
     shift_limit: float = 0.0625  # fraction of the image side
     scale_limit: float = 0.1  # +- fraction
@@ -71,7 +72,7 @@ class AugmentConfig:
     p_color: float = 0.3  # one of brightness-contrast / colour jitter
     brightness_limit: float = 0.2
     contrast_limit: float = 0.2
-    p_downscale: float = 0.1  # the seed's "upsampling-downsampling"
+    p_downscale: float = 0.1  # the original project's "upsampling-downsampling"
     downscale_range: tuple[float, float] = (0.5, 0.9)  # fraction of the side to shrink to before upscaling
 
     def __post_init__(self) -> None:
@@ -92,7 +93,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
-    step_lr: bool = False  # StepLR as in the seed
+    step_lr: bool = False  # StepLR as in the original project
     step_size: int = 10  # epochs between lr drops
     gamma: float = 0.1  # lr factor at each drop
     class_weights: bool = False  # weight the loss by inverse class frequency
@@ -115,7 +116,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class CVConfig:
     folds: int = 5  # K: stratified folds, or K shuffled splits when `split` is set
-    split: float | None = None  # train fraction of each split (the seed's 0.7 / 0.8); None: K-fold
+    split: float | None = None  # train fraction of each split (the original project's 0.7 / 0.8); None: K-fold
     seed: int = 0
     test_fraction: float = 0.0  # locked, stratified holdout that no search sees
 
@@ -145,8 +146,8 @@ class ResourcesConfig:
 class SearchConfig:
     algorithm: Literal["grid", "optuna"] = "grid"
     metric: str = VAL_ACC  # what the leaderboard ranks by, and what optuna/ASHA optimise
-    grid: Mapping[str, tuple] = field(default_factory=dict)  # axis -> values (grid)
-    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # axis -> range or choices (optuna)
+    grid: Mapping[str, Choice] = field(default_factory=dict)  # axis -> values (grid)
+    space: Mapping[str, Axis] = field(default_factory=dict)  # axis -> choices or range (optuna)
     num_samples: int = 10  # configurations optuna proposes
     scheduler: Literal["none", "asha"] = "none"
     grace_period: int = 1  # ASHA: epochs before a configuration can be stopped
@@ -157,6 +158,11 @@ class SearchConfig:
     def mode(self) -> str:
         return OPTIMISABLE[self.metric]
 
+    @property
+    def axes(self) -> dict[str, Axis]:
+        """Every search axis and its values, whichever the algorithm (only one of grid and space is set)."""
+        return {**self.grid, **self.space}
+
     def __post_init__(self) -> None:
         require(self.metric in OPTIMISABLE, "search.metric", self.metric, f"must be one of {sorted(OPTIMISABLE)}")
         require(self.num_samples >= 1, "search.num_samples", self.num_samples, "must be at least 1")
@@ -165,6 +171,8 @@ class SearchConfig:
         require(self.max_failures >= 0, "search.max_failures", self.max_failures, "must be >= 0")
         require(self.algorithm == "optuna" or not self.space, "search.space", dict(self.space),
                 "ranges need search.algorithm: optuna; a grid takes lists under search.grid")
+        require(self.algorithm == "grid" or bool(self.space), "search.space", dict(self.space),
+                "optuna needs at least one axis, e.g. lr: {low: 1e-4, high: 1e-2}")
         require(self.algorithm == "grid" or not self.grid, "search.grid", dict(self.grid),
                 "optuna samples from search.space; move the axes there as {choices: [...]}")
         require(self.scheduler == "none" or self.algorithm == "optuna", "search.scheduler", self.scheduler,
@@ -190,6 +198,20 @@ class Experiment:
         require(self.train.image_size >= smallest, "train.image_size", self.train.image_size,
                 f"{self.model.name} needs at least {smallest} pixels")
 
+    @property
+    def recipe(self) -> "Recipe":
+        return Recipe(self.model, self.augment, self.train)
+
+    def axis_values(self, axis: str) -> list:
+        """Every value `axis` takes in this search: its choices, or the base value when it is not searched.
+
+        Only for axes whose values are listed (a `Range` has no list: the loader refuses one where a list
+        is needed)."""
+        searched = self.search.axes.get(axis)
+        if isinstance(searched, Choice):
+            return list(searched.values)
+        return [getattr(getattr(self, axis_section(axis)), axis)]
+
     def with_axes(self, values: Mapping[str, Any]) -> "Experiment":
         """This experiment with search-axis values applied (`{"lr": 0.01, "split": 0.8}`), validated."""
         by_section: dict[str, dict[str, Any]] = {}
@@ -198,6 +220,14 @@ class Experiment:
             by_section.setdefault(section, {})[axis] = value
         changes = {s: dataclasses.replace(getattr(self, s), **v) for s, v in by_section.items()}
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The sections that say how one model is trained: all the training core needs of an experiment."""
+    model: ModelConfig
+    augment: AugmentConfig
+    train: TrainConfig
 
 
 #: Sections whose fields can be search axes, addressed by the bare field name (`lr`, `split`, `pretrained`).

@@ -1,13 +1,34 @@
-"""Reading and writing experiment files where Ray keeps results: a local or shared folder, or `s3://...`.
+"""Reading and writing files where results live: a local or shared folder, or `s3://...`; and `atomic_path`,
+the one way this project writes a local file (a reader sees the old file or the new one, never half of one).
 
-pyarrow's filesystems (which Ray itself uses for storage) give one API for both.
+pyarrow's filesystems (which Ray itself uses for storage) give one API for local paths and URIs.
 """
 from __future__ import annotations
 
 import os
 import posixpath
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 from pyarrow import fs as pafs
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, renamed to `path` when the block ends without error.
+
+    The name is unique per process and thread, so concurrent writers never share a half-written file; a
+    failed write leaves the previous file as it was and no temporary file behind.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def is_uri(location: str) -> bool:
@@ -36,14 +57,15 @@ def read_text(location: str) -> str:
 
 
 def write_text(location: str, text: str) -> None:
-    """Write the whole file; locally through a temporary name, so a reader never sees half of it."""
+    """Write the whole file: locally with `atomic_path`; an object store writes an object whole anyway."""
     filesystem, path = _resolve(location)
     filesystem.create_dir(posixpath.dirname(path), recursive=True)
-    tmp = path if is_uri(location) else f"{path}.{os.getpid()}.tmp"  # per process: writers may race
-    with filesystem.open_output_stream(tmp) as stream:
-        stream.write(text.encode("utf-8"))
-    if tmp != path:
-        filesystem.move(tmp, path)
+    if is_uri(location):
+        with filesystem.open_output_stream(path) as stream:
+            stream.write(text.encode("utf-8"))
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def list_dirs(location: str) -> list[str]:

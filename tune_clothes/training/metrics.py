@@ -22,7 +22,7 @@ def epoch_metrics(prefix: str, y_true: np.ndarray, y_pred: np.ndarray, num_class
             f"{prefix}/f1_macro": float(f1)}
 
 
-def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
     """Per-class F1 (class name -> F1) and the confusion matrix (rows: true class, columns: predicted)."""
     labels = np.arange(len(class_names))
     f1 = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)

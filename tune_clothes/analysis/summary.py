@@ -1,5 +1,5 @@
-"""The report of a search, from the files on disk: `leaderboard.csv`, `best_config.yaml`, `trials.csv`, and a
-text table. Works on a finished, running or interrupted experiment; needs no running Ray."""
+"""The summary of a search, from the files on disk: `leaderboard.csv`, `best_config.yaml`, `trials.csv`, and
+the leaderboard as a text table. Works on a finished, running or interrupted experiment; needs no running Ray."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,24 +9,24 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from tune_clothes import storage
 from tune_clothes.analysis.leaderboard import best_configuration, format_leaderboard, summarize
 from tune_clothes.analysis.results import load_trials, search_axes
-from tune_clothes.config_loader import experiment_to_dict
-from tune_clothes.experiment_files import BEST_CONFIG_YAML, LEADERBOARD_CSV, read_experiment
+from tune_clothes.config.loader import experiment_to_dict
+from tune_clothes.data import storage
+from tune_clothes.data.experiment_folder import BEST_CONFIG_YAML, LEADERBOARD_CSV, read_experiment
 
 TRIALS_CSV = "trials.csv"
 
 
 @dataclass(frozen=True)
-class SearchReport:
+class ExperimentSummary:
     location: str
     leaderboard: pd.DataFrame
     table: str  # the leaderboard as text, with a legend
     best: dict[str, Any] | None  # axis -> value of the best configuration; None when none finished a fold
 
 
-def write_report(location: str) -> SearchReport:
+def write_summary(location: str) -> ExperimentSummary:
     experiment = read_experiment(location)
     trials = load_trials(location, experiment)
     axes = search_axes(experiment)
@@ -37,7 +37,7 @@ def write_report(location: str) -> SearchReport:
     best = best_configuration(board) if board["is_best"].any() else None
     if best is not None:
         storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(experiment, best, board))
-    return SearchReport(location, board, format_leaderboard(board, search.metric, axes), best)
+    return ExperimentSummary(location, board, format_leaderboard(board, search.metric, axes), best)
 
 
 def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> str:

@@ -1,0 +1,116 @@
+"""The package's shape: layers import one way, every imported package is declared, the commands run."""
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from tune_clothes.cli import COMMANDS
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tune_clothes"
+PYPROJECT = PACKAGE.parent / "pyproject.toml"
+#: Which layers each layer may import (itself included). Commands and benchmarks, at the top, may import any.
+ALLOWED = {"config": {"config"}, "data": {"config", "data"}, "training": {"config", "data", "training"},
+           "tuning": {"config", "data", "training", "tuning"}, "analysis": {"config", "data", "training", "analysis"}}
+#: Third-party packages a layer must not import, even lazily inside a function.
+FORBIDDEN = {"config": {"ray", "torch"}, "data": {"ray", "torch"}, "training": {"ray"}, "analysis": {"ray"}}
+#: Import name -> distribution name, where they differ.
+DISTRIBUTIONS = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "cv2": "opencv-python-headless"}
+
+
+def modules() -> dict[str, Path]:
+    """`tune_clothes.a.b` -> its file, for every module of the package."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def layer(module: str) -> str | None:
+    """The layer of `tune_clothes.<layer>...`; None for the top level (commands, cli) and benchmarks."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else None
+
+
+def imported(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_layers_import_only_the_layers_before_them():
+    wrong = []
+    for module, path in modules().items():
+        own = layer(module)
+        if own not in ALLOWED:
+            continue
+        for name in imported(path):
+            target = layer(name) if name.startswith("tune_clothes.") else None
+            if target is not None and target not in ALLOWED[own]:
+                wrong.append(f"{module} imports {name}")
+            if name.split(".")[0] in FORBIDDEN.get(own, ()):
+                wrong.append(f"{module} imports {name}")
+            if own == "training" and name.startswith("tune_clothes.config.loader"):
+                wrong.append(f"{module} imports the YAML loader")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("layer_name, absent", [
+    ("training", ("ray", "tune_clothes.config.loader", "tune_clothes.tuning", "tune_clothes.analysis")),
+    ("tuning", ("tune_clothes.analysis",)),
+    ("data", ("ray", "torch", "tune_clothes.training", "tune_clothes.tuning")),
+    ("analysis", ("ray", "tune_clothes.tuning")),
+])
+def test_importing_a_layer_in_a_fresh_interpreter_loads_nothing_above_it(layer_name, absent):
+    names = [m for m in modules() if layer(m) == layer_name]
+    code = (f"import sys\nfor name in {names!r}: __import__(name)\n"
+            f"print([a for a in {list(absent)!r} if any(m == a or m.startswith(a + '.') for m in sys.modules)])")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_imported_package_is_declared():
+    declared = set()
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    for requirement in project["dependencies"]:
+        declared.add(re.split(r"[<>=!\[; ]", requirement, maxsplit=1)[0].lower())
+    third_party = set()
+    for path in modules().values():
+        for name in imported(path):
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in ("tune_clothes", "__future__"):
+                third_party.add(DISTRIBUTIONS.get(top, top).lower())
+    assert sorted(third_party - declared) == []
+
+
+def test_the_console_script_lists_every_command():
+    script = Path(sys.executable).with_name("tune-clothes")
+    if not script.is_file():
+        pytest.skip(f"{script} is not installed: run pip install -e .")
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    for command in COMMANDS:
+        assert f"  {command.replace('_', '-')} " in shown.stdout
+    unknown = subprocess.run([str(script), "serch"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "unknown command 'serch'" in unknown.stderr
+    through = subprocess.run([str(script), "search", "--help"], capture_output=True, text=True, timeout=60)
+    assert through.returncode == 0 and "--space" in through.stdout
+
+
+def test_every_command_runs_as_a_module():
+    for command in ("search", "report"):
+        shown = subprocess.run([sys.executable, "-m", f"tune_clothes.{command}", "--help"], capture_output=True,
+                               text=True, timeout=60)
+        assert shown.returncode == 0 and "usage: python -m tune_clothes." in shown.stdout, shown.stderr

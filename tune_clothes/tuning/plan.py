@@ -1,0 +1,100 @@
+"""`SearchPlan`: the one place where a grid search and an Optuna search differ, and where our search config
+becomes Ray Tune's objects (parameter space, search algorithm, scheduler, trial folder names).
+
+Grid: every (configuration, fold) pair is a trial, `fold` being one more grid axis (right for a grid run to
+the end, see the Ray notes). Optuna: a trial is one configuration with all its folds inside, in lock-step, so
+Optuna and ASHA only ever see the mean over folds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ray import tune
+
+from tune_clothes.config import Axis, Choice, Experiment
+from tune_clothes.config.metric_names import FOLD  # the trial parameter that names the fold, in grid mode
+from tune_clothes.tuning.trainable import cv_trial, fold_trial
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    experiment: Experiment
+    lockstep: bool  # a trial trains all folds of one configuration (optuna); else one fold (grid)
+    trainable: Callable  # the trial function: fold_trial or cv_trial
+    num_samples: int  # Tune's num_samples: configurations Optuna proposes; 1 for a grid (it lists them all)
+    configurations: int  # configurations the search runs
+
+    @property
+    def axes(self) -> dict[str, Axis]:
+        return self.experiment.search.axes
+
+    @property
+    def trials_per_configuration(self) -> int:
+        return 1 if self.lockstep else self.experiment.cv.folds
+
+    @property
+    def total_trials(self) -> int:
+        return self.configurations * self.trials_per_configuration
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs any configuration trains (ASHA's horizon)."""
+        epochs = self.axes.get("epochs")
+        if epochs is not None and not isinstance(epochs, Choice):
+            return int(epochs.high)
+        return max(self.experiment.axis_values("epochs"))
+
+    def param_space(self) -> dict[str, Any]:
+        if not self.lockstep:
+            space = {axis: tune.grid_search(list(values.values)) for axis, values in self.axes.items()}
+            space[FOLD] = tune.grid_search(list(range(self.experiment.cv.folds)))
+            return space
+        return {axis: _sampler(values) for axis, values in self.axes.items()}
+
+    def search_algorithm(self):
+        if not self.lockstep:
+            return None  # Tune's default lists the grid
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+        # metric and mode come from TuneConfig: giving them here too is an error in Ray
+        return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=self.experiment.cv.seed))
+
+    def scheduler(self):
+        search = self.experiment.search
+        if search.scheduler != "asha":
+            return None
+        from ray.tune.schedulers import ASHAScheduler
+        return ASHAScheduler(time_attr="training_iteration", max_t=self.max_epochs,
+                             grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+
+
+def plan_search(experiment: Experiment) -> SearchPlan:
+    search = experiment.search
+    if search.algorithm == "grid":
+        configurations = 1
+        for values in search.grid.values():
+            configurations *= len(values.values)
+        return SearchPlan(experiment, lockstep=False, trainable=fold_trial, num_samples=1,
+                          configurations=configurations)
+    return SearchPlan(experiment, lockstep=True, trainable=cv_trial, num_samples=search.num_samples,
+                      configurations=search.num_samples)
+
+
+def _sampler(values: Axis):
+    if isinstance(values, Choice):
+        return tune.choice(list(values.values))
+    if values.integer:  # randint's upper bound is exclusive
+        return (tune.lograndint if values.log else tune.randint)(int(values.low), int(values.high) + 1)
+    return (tune.loguniform if values.log else tune.uniform)(values.low, values.high)
+
+
+def trial_dirname(trial) -> str:
+    """Short, readable trial folder names (Ray's default can exceed path limits)."""
+    parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
+    fold = f"_fold{trial.config[FOLD]}" if FOLD in trial.config else ""
+    return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
