@@ -86,24 +86,9 @@ def test_two_processes_building_at_once_share_one_file(clothing_root, tmp_path):
     assert len(list((tmp_path / "images").glob("*.npy"))) == 1  # no temporary file left behind
 
 
-@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA"])
-def test_grey_cmyk_and_alpha_images_become_rgb(tmp_path, mode):
-    path = write_jpeg(tmp_path / f"x.{mode}", seed=3, mode=mode)
-    pixels = decode_image(path, 12)
-    assert pixels.shape == (12, 12, 3) and pixels.dtype == np.uint8
-
-
 def test_transparent_pixels_become_white(tmp_path):
     Image.new("RGBA", (8, 8), (10, 20, 30, 0)).save(tmp_path / "clear.png")
     assert (decode_image(tmp_path / "clear.png") == 255).all()
-
-
-def test_exif_rotation_is_applied(tmp_path):
-    image = Image.new("RGB", (40, 20), (200, 0, 0))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
-    image.save(tmp_path / "rotated.jpg", exif=exif)
-    assert decode_image(tmp_path / "rotated.jpg").shape == (40, 20, 3)
 
 
 def test_tiny_and_large_images_decode_and_bombs_are_refused(tmp_path, monkeypatch):
