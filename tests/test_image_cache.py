@@ -73,16 +73,46 @@ def test_parallel_build_equals_serial_build(clothing_root, tmp_path, monkeypatch
     assert np.array_equal(serial, parallel)
 
 
-def test_two_processes_building_at_once_share_one_file(clothing_root, tmp_path):
-    index_of(clothing_root, tmp_path)  # warm the verification cache so both start together
-    code = ("import sys; from pathlib import Path; from tune_clothes.config import DatasetConfig; "
-            "from tune_clothes.data.datasets import load_index; "
-            "from tune_clothes.data.image_cache import ensure_image_cache; "
-            f"i = load_index(DatasetConfig(kind='clothing', root={str(clothing_root)!r}, cache_dir={str(tmp_path)!r})); "
-            f"print(ensure_image_cache(i, 20, Path({str(tmp_path)!r})).path)")
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    paths = {p.communicate()[0].strip() for p in procs}
+# A builder process for the test below: its build takes a second and writes when it starts and ends to a
+# shared log, and it asks for the cache only once the other builder is ready too, so the two overlap.
+BUILDER = """
+import sys, time
+from pathlib import Path
+from tune_clothes.config import DatasetConfig
+from tune_clothes.data import image_cache
+from tune_clothes.data.datasets import load_index
+root, cache, name = sys.argv[1:4]
+log = Path(cache) / "builds.log"
+def note(event):
+    with open(log, "a") as out:  # one short append per line: lines of the two processes never mix
+        out.write(f"{name} {event} {time.time()!r}\\n")
+def slow_build(*args):
+    note("start")
+    time.sleep(1.0)  # seconds: the other process asks for the cache during this build
+    real_build(*args)
+    note("end")
+real_build, image_cache._build = image_cache._build, slow_build
+index = load_index(DatasetConfig(kind="clothing", root=root, cache_dir=cache))
+(Path(cache) / f"ready-{name}").touch()
+while len(list(Path(cache).glob("ready-*"))) < 2:
+    time.sleep(0.005)
+path = image_cache.ensure_image_cache(index, 20, Path(cache)).path
+note("got")
+print(path)
+"""
+
+
+def test_two_processes_building_at_once_wait_for_one_build(clothing_root, tmp_path):
+    index_of(clothing_root, tmp_path)  # warm the verification cache, so both builders get going together
+    procs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(clothing_root), str(tmp_path), name],
+                              stdout=subprocess.PIPE, text=True) for name in ("a", "b")]
+    paths = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs) and len(paths) == 1
+    events = [line.split() for line in (tmp_path / "builds.log").read_text().splitlines()]
+    builds = [(name, float(t)) for name, event, t in events if event == "start"]
+    assert len(builds) == 1, f"both processes built the cache at once: {events}"  # the lock makes one wait
+    end = max(float(t) for _, event, t in events if event == "end")
+    assert all(float(t) >= end for _, event, t in events if event == "got")  # the other waited for the build
     assert len(list((tmp_path / "images").glob("*.npy"))) == 1  # no temporary file left behind
 
 
