@@ -120,7 +120,7 @@ def write_fashion_mnist(folder: Path, per_class: int = 6, seed: int = 0) -> Fash
     formats. Class k's images have a bright band at rows 2k..2k+3 over noise, so a CNN can learn them."""
     from tune_clothes.data.fashion_mnist import idx_file_names, write_fashion_csv, write_idx_images, write_idx_labels
     rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "idx").mkdir(parents=True, exist_ok=True)
     splits = {}
     for split, count in (("train", per_class), ("test", 2)):
         labels = np.tile(np.arange(10), count)
