@@ -57,7 +57,8 @@ def test_a_fit_uses_the_devices_precision_and_memory_layout(small, tmp_path, dev
     batches = 2 * (-(-len(data.train) // 16) + -(-len(data.val) // 16))  # two epochs of train and val batches
     assert probe.inputs == [(device, torch.float32, cuda)] * batches  # channels_last on CUDA only
     assert set(probe.outputs) == {torch.bfloat16 if cuda else torch.float32}  # autocast to bf16 on CUDA only
-    assert all(p.device.type == device and p.dtype == torch.float32 for p in state.model.parameters())  # fp32 master weights
+    weights = list(state.model.parameters())  # kept in float32 under autocast
+    assert all(p.device.type == device and p.dtype == torch.float32 for p in weights)
     convolution = next(m for m in state.model.modules() if isinstance(m, torch.nn.Conv2d)).weight
     assert convolution.is_contiguous(memory_format=torch.channels_last) == cuda
     assert len(state.history) == 2 and all(math.isfinite(row["train/loss"]) for row in state.history)
