@@ -33,7 +33,7 @@ from tune_clothes.tuning.faults import ENV_VAR
 pytestmark = pytest.mark.slow
 
 SEARCH_TIMEOUT_S = 300  # the search below takes 15-25 s on 2 cores, minutes on a starved machine
-LRS = (0.01, 0.001)
+LRS = (0.01,)
 EPOCHS = 4
 HELD_AFTER = 2  # epochs every trial's first attempt trains before it waits for the test
 RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # what a plain ray.init() attaches to
@@ -121,8 +121,8 @@ def assert_leaderboard_complete(location: Path) -> None:
     assert (board["folds_finished"] == 2).all() and (board["status"] == "complete").all(), board.to_string()
 
 
-def two_rounds(root: Path, name: str, **sections: Any) -> dict[str, Any]:
-    """2 configurations x 2 folds: on 1 CPU per node, two rounds of two trials, one trial per node."""
+def one_trial_per_node(root: Path, name: str, **sections: Any) -> dict[str, Any]:
+    """1 configuration x 2 folds: two trials, one on each node (1 CPU each)."""
     return tiny_space(root, name, lrs=LRS, cv={"folds": 2}, train={"epochs": EPOCHS}, **sections)
 
 
@@ -141,7 +141,7 @@ def held_on(node: RayNode, location: Path, driver: subprocess.Popen, output: Pat
 def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(cluster, worker, tmp_path):
     location, release = tmp_path / "results" / "node_dies", tmp_path / "release"
     hold = {"kind": "hold", "epoch": HELD_AFTER, "release_file": str(release), "once_dir": str(tmp_path / "held")}
-    space = two_rounds(tmp_path, "node_dies", search={"max_failures": 3})
+    space = one_trial_per_node(tmp_path, "node_dies", search={"max_failures": 3})
     with search_driver(cluster, space, tmp_path, faults=[hold]) as driver:
         held = {node.role: wait_for(lambda n=node: held_on(n, location, driver, tmp_path / "node_dies.out"),
                                     SEARCH_TIMEOUT_S, f"a trial to train {HELD_AFTER} epochs on the {node.role}")
@@ -153,7 +153,7 @@ def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(c
     assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
     assert_leaderboard_complete(location)
     trials = pd.read_csv(location / TRIALS_CSV)
-    assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
+    assert len(trials) == 2 and (trials["status"] == "finished").all(), trials.to_string()
     for trial_dir in trial_dirs(location):  # every trial's epochs and checkpoints are in the shared storage
         assert [row[M.EPOCH] for row in epoch_rows(trial_dir)] == list(range(EPOCHS)), trial_dir.name
         assert list(trial_dir.glob("checkpoint_*")), trial_dir.name
