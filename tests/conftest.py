@@ -190,7 +190,7 @@ def write_messy_clothing(root: Path) -> MessyDataset:
 @pytest.fixture(scope="session")
 def messy_search(ray_local, tmp_path_factory):
     """(MessyDataset, experiment, summary) of one real Optuna + ASHA search on `write_messy_clothing`'s data:
-    4 configurations sampled by TPE, all folds of one in each trial, ASHA free to stop one after any epoch.
+    3 configurations sampled by TPE, all folds of one in each trial, ASHA free to stop one after any epoch.
     One trial at a time, so ASHA's decisions do not depend on which trial reports first."""
     from tune_clothes.config.loader import experiment_from_dict
     root = tmp_path_factory.mktemp("messy")
@@ -202,7 +202,7 @@ def messy_search(ray_local, tmp_path_factory):
         "train": {"epochs": 3, "image_size": 16, "batch_size": 8, "augment": False},
         "cv": {"folds": 2, "seed": 5},
         "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 1},
-        "search": {"algorithm": "optuna", "metric": "val/loss", "num_samples": 4, "scheduler": "asha",
+        "search": {"algorithm": "optuna", "metric": "val/loss", "num_samples": 3, "scheduler": "asha",
                    "grace_period": 1, "max_failures": 0,
                    "space": {"lr": {"low": 1e-4, "high": 0.05, "log": True}, "weight_decay": {"low": 0, "high": 1e-3},
                              "step_size": {"low": 1, "high": 3}, "batch_size": {"choices": [4, 8]}}}})

@@ -1,11 +1,12 @@
 """Fault injection on real searches (real Ray, real processes): crashes, exhausted retries, out-of-memory,
-and a driver killed with SIGKILL, compared with the same search run without faults."""
+and a driver killed with SIGKILL, compared with the same search run without faults (`clean_search`)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import yaml
 from conftest import search_and_summarize, tiny_space, trial_dirs
 from ray_nodes import end_processes, process_tree, wait_for
 
+from tune_clothes.analysis.summary import ExperimentSummary
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict, load_experiment
 from tune_clothes.tuning.faults import ENV_VAR
@@ -42,20 +44,6 @@ def board(report) -> pd.DataFrame:
     return report.leaderboard[COMPARED].sort_values("lr").reset_index(drop=True)
 
 
-def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(clean_search, tmp_path,
-                                                                                 monkeypatch):
-    fault = {"kind": "crash", "epoch": 1, "batch": 1, "fold": 0, "axes": {"lr": 0.01},
-             "once_dir": str(tmp_path / "fired")}
-    report = run_with_faults(tmp_path, "crash", [fault], monkeypatch)
-    assert len(list((tmp_path / "fired").iterdir())) == 1  # the fault did fire
-    crashed = trial_results(Path(report.location))[(0.01, 0)]
-    assert [row[M.EPOCH] for row in crashed] == [0, 1, 2]  # epoch 0 was not trained again: resumed after it
-    reference = trial_results(Path(clean_search[1].location))[(0.01, 0)]
-    for name in M.EPOCH_SCALARS:
-        assert crashed[-1][name] == reference[-1][name], name
-    pd.testing.assert_frame_equal(board(report), board(clean_search[1]))
-
-
 def test_failing_configurations_are_reported_and_the_others_complete(ray_local, tmp_path, monkeypatch):
     faults = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}},  # every attempt
               {"kind": "oom", "epoch": 0, "fold": 1, "axes": {"lr": 0.003}}]
@@ -73,44 +61,66 @@ def test_failing_configurations_are_reported_and_the_others_complete(ray_local, 
     assert "failed: lr=0.003" in report.table
 
 
-def saved_as_finished(location: Path) -> set[str] | None:
-    """The trial folders that Tune's saved experiment state lists as finished (TERMINATED): what a resumed
-    search keeps. None while there is no complete state file yet."""
+@dataclass(frozen=True)
+class Interrupted:
+    location: Path
+    crash_markers: list[Path]  # one per time the crash fired
+    saved: dict[str, dict]  # what Tune's saved state said of each trial folder when the driver was killed
+    results_then: dict[str, str]  # trial folder -> its result.json then, for the trials saved as finished
+    report: ExperimentSummary  # after the resume
+
+
+def saved_trials(location: Path) -> dict[str, dict] | None:
+    """Trial folder -> {status, config, num_failures} in Tune's saved experiment state (what a resumed search
+    goes by); None while there is no complete state file yet."""
     try:
         (state_file,) = location.glob("experiment_state-*.json")
-        trials = [json.loads(trial) for trial, _ in json.loads(state_file.read_text())["trial_data"]]
+        trials = [(json.loads(trial), json.loads(runtime))
+                  for trial, runtime in json.loads(state_file.read_text())["trial_data"]]
     except ValueError:  # no file yet, or one Tune is still writing
         return None
-    return {trial["relative_logdir"] for trial in trials if trial["status"] == "TERMINATED"}
+    return {trial["relative_logdir"]: {"status": trial["status"], "config": trial["config"],
+                                       "num_failures": runtime["num_failures"]} for trial, runtime in trials}
 
 
-def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search, tmp_path):
-    """A search driver attached to this session's Ray is SIGKILLed mid-search: one of its trials is held in its
-    second epoch until the kill, so the search cannot end first. The trials Tune had saved as finished before
-    the kill are not run again when the search is resumed; the others continue; the result equals a run
-    without the kill."""
+CRASHED = {"lr": 0.01, M.FOLD: 0}  # crashes once, in its second epoch
+HELD = {"lr": 0.001, M.FOLD: 2}  # waits in its second epoch until the driver is killed
+
+
+@pytest.fixture(scope="module")
+def interrupted(clean_search, tmp_path_factory) -> Interrupted:
+    """The clean search's space, run by a driver attached to this session's Ray with two faults: CRASHED
+    crashes once, HELD is held until the end, so the search cannot finish before the kill. Once Tune has
+    saved CRASHED as finished (retried in this driver), the driver is SIGKILLed; the search is then resumed
+    here, without faults."""
     import ray
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(tiny_space(tmp_path, "killed")))
-    hold = {"kind": "hold", "epoch": 1, "fold": 2, "axes": {"lr": 0.001}, "release_file": str(tmp_path / "never")}
+    root = tmp_path_factory.mktemp("interrupted")
+    space = root / "space.yaml"
+    space.write_text(yaml.safe_dump(tiny_space(root, "killed")))
+    faults = [{"kind": "crash", "epoch": 1, "batch": 1, "fold": 0, "axes": {"lr": 0.01},
+               "once_dir": str(root / "fired")},
+              {"kind": "hold", "epoch": 1, "fold": 2, "axes": {"lr": 0.001}, "release_file": str(root / "never")}]
     command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space),
                "--address", ray.get_runtime_context().gcs_address]
-    location = tmp_path / "results" / "killed"
+    location = root / "results" / "killed"
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env={**os.environ, ENV_VAR: json.dumps([hold])})
+                              env={**os.environ, ENV_VAR: json.dumps(faults)})
     try:
-        saved = wait_for(lambda: _alive(driver) and saved_as_finished(location), 240,
-                         "Tune to save a finished trial")
+        saved = wait_for(lambda: _alive(driver) and _finished(CRASHED, saved_trials(location) or {}), 240,
+                         "Tune to save the crashed trial as finished")
     finally:
-        end_processes(process_tree(driver.pid), grace_s=0)  # SIGKILL: Ray ends the trials of its job
+        end_processes(process_tree(driver.pid), grace_s=0)  # SIGKILL: Ray then ends the trials of its job
         driver.wait()
-    assert 0 < len(saved) < 6, saved
-    before = {name: (location / name / "result.json").read_text() for name in saved}
+    results_then = {name: (location / name / "result.json").read_text() for name, trial in saved.items()
+                    if trial["status"] == "TERMINATED"}
     report = search_and_summarize(load_experiment(space), SearchOptions(resume=True))
-    after = {trial.name: (trial / "result.json").read_text() for trial in trial_dirs(location)}
-    assert len(after) == 6 and {name: after[name] for name in before} == before  # finished: not run again
-    assert (report.leaderboard["folds_finished"] == 3).all()
-    pd.testing.assert_frame_equal(board(report), board(clean_search[1]))
+    return Interrupted(location, list((root / "fired").iterdir()), saved, results_then, report)
+
+
+def _finished(config: dict, saved: dict[str, dict]) -> dict[str, dict] | None:
+    """`saved` if it lists the trial of `config` as finished."""
+    done = any(t["config"] == config and t["status"] == "TERMINATED" for t in saved.values())
+    return saved if done else None
 
 
 def _alive(driver: subprocess.Popen) -> bool:
@@ -118,3 +128,23 @@ def _alive(driver: subprocess.Popen) -> bool:
         raise AssertionError(f"the search ended ({driver.returncode}) before it could be killed: "
                              f"{driver.stderr.read().decode(errors='replace')[-2000:]}")
     return True
+
+
+def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(interrupted, clean_search):
+    assert len(interrupted.crash_markers) == 1  # the fault fired, once
+    (crashed,) = [t for t in interrupted.saved.values() if t["config"] == CRASHED]
+    assert crashed["num_failures"] == 1  # Tune retried it, in the driver it ran in
+    rows = trial_results(interrupted.location)[(0.01, 0)]
+    assert [row[M.EPOCH] for row in rows] == [0, 1, 2]  # epoch 0 was not trained again: resumed after it
+    reference = trial_results(Path(clean_search[1].location))[(0.01, 0)]
+    for name in M.EPOCH_SCALARS:
+        assert rows[-1][name] == reference[-1][name], name
+
+
+def test_a_killed_driver_resumes_without_rerunning_finished_trials(interrupted, clean_search):
+    before = interrupted.results_then
+    assert 0 < len(before) < 6 and not _finished(HELD, interrupted.saved)
+    after = {trial.name: (trial / "result.json").read_text() for trial in trial_dirs(interrupted.location)}
+    assert len(after) == 6 and {name: after[name] for name in before} == before  # finished: not run again
+    assert (interrupted.report.leaderboard["folds_finished"] == 3).all()
+    pd.testing.assert_frame_equal(board(interrupted.report), board(clean_search[1]))
