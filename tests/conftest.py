@@ -160,6 +160,7 @@ def write_messy_clothing(root: Path) -> MessyDataset:
     repeated id, a class too small for `MESSY_POLICY` and one it drops by name. Every decodable image is a
     solid colour of its own (the class sets the dominant channel), so an image found anywhere (a cache row)
     can be told by its colour."""
+    # 64 colours, each at least 22 levels from any other in a channel: far more than JPEG and resizing move them
     colours = iter((200 + 5 * (n % 8), 15 + 22 * (n // 8 % 8), 15 + 22 * (n % 8)) for n in range(64))
 
     def solid(image_id: str, dominant: int) -> tuple[int, int, int]:
