@@ -141,3 +141,27 @@ def test_a_cache_key_given_by_the_driver_is_used_without_reading_every_image(clo
         raise AssertionError("a trial given the key must not stat every image again")
     monkeypatch.setattr(image_cache, "content_key", refuse)
     assert ensure_image_cache(index, 16, tmp_path, key=key).path == built.path
+
+
+@pytest.mark.parametrize("kind", ["idx", "csv"])
+def test_a_changed_fashion_mnist_file_gets_a_cache_of_its_own(fashion_mnist_files, tmp_path, kind):
+    """The cache key of Fashion-MNIST follows its files: rewritten images (same labels, so the same index
+    fingerprint) are cached anew, never served from the old cache."""
+    import shutil
+
+    from tune_clothes.data.fashion_mnist import write_fashion_csv, write_idx_images
+    source = fashion_mnist_files.idx_dir if kind == "idx" else fashion_mnist_files.csv_file
+    root = tmp_path / source.name
+    (shutil.copytree if kind == "idx" else shutil.copy)(source, root)
+    config = DatasetConfig(kind="fashion_mnist", root=str(root), cache_dir=str(tmp_path / "cache"))
+    first = ensure_image_cache(load_index(config), 28, tmp_path / "cache")
+    brighter = fashion_mnist_files.images // 2 + 100
+    if kind == "idx":
+        write_idx_images(root / "train-images-idx3-ubyte.gz", brighter)
+    else:
+        write_fashion_csv(root, brighter, fashion_mnist_files.labels)
+    index = load_index(config)
+    second = ensure_image_cache(index, 28, tmp_path / "cache")
+    assert second.path != first.path and index.fingerprint() == load_index(config).fingerprint()
+    np.testing.assert_array_equal(second.open()[..., 0], brighter)
+    np.testing.assert_array_equal(first.open()[..., 0], fashion_mnist_files.images)  # the old one is intact
