@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import functools
 import os
+import threading
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
@@ -208,3 +211,28 @@ def messy_search(ray_local, tmp_path_factory):
                    "space": {"lr": {"low": 1e-4, "high": 0.05, "log": True}, "weight_decay": {"low": 0, "high": 1e-3},
                              "step_size": {"low": 1, "high": 3}, "batch_size": {"choices": [4, 8]}}}})
     return data, experiment, search_and_summarize(experiment)
+
+
+# ---- a web server for the download tests ---------------------------------------------------------------------
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """serve(folder) -> the base URL of a real HTTP server on 127.0.0.1 for that folder, stopped after the test."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # a proxy set in the environment must not see these requests
+    servers = []
+
+    def start(folder: Path) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
