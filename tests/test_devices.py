@@ -23,14 +23,14 @@ DEVICES = ["cpu", CUDA]
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """A recipe and one fold of synthetic data: 16 px, one epoch of 2 training and 1 validation batches."""
+    """An experiment and one fold of its synthetic data: 16 px, one epoch of 2 training and 1 validation batches."""
     root = tmp_path_factory.mktemp("devices")
     exp = experiment_from_dict({
         "dataset": {"kind": "synthetic", "root": str(root / "synthetic"), "cache_dir": str(root / "cache"),
                     "synthetic_images_per_class": 8},
         "model": {"name": "fashion_cnn"}, "cv": {"folds": 3},
         "train": {"epochs": 1, "image_size": 16, "batch_size": 16, "augment": True}})
-    return exp.recipe, prepare_fold(exp, 0)
+    return exp, prepare_fold(exp, 0)
 
 
 class Probe(Callback):
@@ -50,7 +50,8 @@ class Probe(Callback):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_fit_uses_the_devices_precision_and_memory_layout(small, tmp_path, device):
-    recipe, data = small
+    experiment, data = small
+    recipe = experiment.recipe
     probe = Probe()
     state = fit(recipe, data, [probe], device=device)
     cuda = device == "cuda"
@@ -71,8 +72,8 @@ def test_a_fit_uses_the_devices_precision_and_memory_layout(small, tmp_path, dev
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_loader_pins_host_memory_for_cuda_only(small, device):
-    recipe, data = small
-    trainer = Trainer(recipe, data, device=device)
+    experiment, data = small
+    trainer = Trainer(experiment.recipe, data, device=device)
     cuda = device == "cuda"
     assert {part: loader.pin_memory for part, loader in trainer.loaders.items()} == {"train": cuda, "val": cuda}
 
@@ -99,3 +100,15 @@ def test_a_trial_trains_on_cuda_when_tune_gives_it_a_gpu(monkeypatch, gpus, devi
         assert trainable._trial_resources() == (2, device)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_out_of_gpu_memory_in_a_trial_says_which_settings_to_lower(small):
+    from tune_clothes.tuning.faults import Fault, fault_injectors
+    from tune_clothes.tuning.trainable import TrialOutOfMemory, _explain_out_of_memory
+    experiment, data = small
+    simulated = fault_injectors((Fault(kind="oom", epoch=0),), {"lr": 0.01}, fold=0)  # what CUDA raises
+    with pytest.raises(TrialOutOfMemory) as caught, _explain_out_of_memory(experiment):
+        fit(experiment.recipe, data, simulated)
+    assert str(caught.value).startswith(
+        "out of GPU memory with train.batch_size=16, train.image_size=16 and resources.gpus_per_trial=0.0: lower "
+        "train.batch_size, or raise resources.gpus_per_trial so fewer trials share a GPU (CUDA out of memory.")
