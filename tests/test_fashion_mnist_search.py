@@ -37,8 +37,7 @@ def test_the_train_command_trains_the_shipped_space_on_either_format(fashion_mni
 
 
 def search(space: Path, overrides: list[str], tmp_path: Path):
-    common = [f"storage={tmp_path / 'results'}", f"dataset.cache_dir={tmp_path / 'cache'}", "cv.folds=2",
-              "resources.cpus_per_trial=1"]
+    common = [f"storage={tmp_path / 'results'}", f"dataset.cache_dir={tmp_path / 'cache'}", "cv.folds=2"]
     experiment = load_experiment(space, [*common, *overrides])
     return experiment, search_and_summarize(experiment)
 
@@ -50,12 +49,12 @@ def class_metrics(location: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_the_shipped_space_searches_the_idx_files(fashion_mnist_files, ray_local, tmp_path):
-    """search_spaces/fashion_mnist.yaml as shipped (fashion_cnn at 28 px, a loader worker, augmentation of grey
-    images), its grid cut to one configuration and its epochs to one."""
+    """search_spaces/fashion_mnist.yaml as shipped (fashion_cnn at 28 px, 2 CPUs and a loader worker per trial,
+    augmentation of grey images), its grid cut to one configuration, its epochs to one, its folds to two."""
     overrides = [f"dataset.root={fashion_mnist_files.idx_dir}", "train.epochs=1", "search.grid.lr=[0.01]",
                  "search.grid.batch_size=[32]", "search.grid.augment=[true]"]
     experiment, report = search(SPACE, overrides, tmp_path)
-    assert experiment.train.num_workers == 1 and experiment.model.name == "fashion_cnn"
+    assert experiment.train.num_workers == 1 and experiment.resources.cpus_per_trial == 2
     board = report.leaderboard
     assert board["status"].tolist() == ["complete"] and board["folds_finished"].tolist() == [2]
     dataset = json.loads((Path(report.location) / DATASET_JSON).read_text())
@@ -69,7 +68,8 @@ def test_the_shipped_space_searches_the_idx_files(fashion_mnist_files, ray_local
 @pytest.mark.slow
 def test_a_grid_search_on_the_csv_ranks_its_configurations(fashion_mnist_files, ray_local, tmp_path):
     overrides = [f"dataset.root={fashion_mnist_files.csv_file}", "name=fashion_csv", "train.epochs=1",
-                 "train.num_workers=0", "search.grid={lr: [0.01, 0.0001]}", "search.metric=val/loss"]
+                 "train.num_workers=0", "resources.cpus_per_trial=1", "search.grid={lr: [0.01, 0.0001]}",
+                 "search.metric=val/loss"]
     experiment, report = search(SPACE, overrides, tmp_path)
     board = report.leaderboard.sort_values("rank")
     assert board["rank"].tolist() == [1, 2] and (board["status"] == "complete").all()
