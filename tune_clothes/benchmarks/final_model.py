@@ -1,0 +1,141 @@
+"""The final model's costs: `predict` throughput with PyTorch and onnxruntime on real photos (decode included)
+and on decoded tensors (model only), where a prediction's time goes; and, given a finished search, the wall
+time of `final --strategy refit` against a fold trial of the same configuration.
+
+    python -m tune_clothes.benchmarks.final_model --photos ../shared/data/clothing-dataset \
+        [--image-size 224] [--images 256] [--experiment ~/ray_results/demo]
+
+The predict part uses a resnet18 with random weights (throughput does not depend on the weights) and the
+photos' class names; numbers on a shared machine are inflated by whatever else runs there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tune_clothes.config import ModelConfig
+from tune_clothes.data.clothing import image_path, read_images_csv
+from tune_clothes.packaging.bundle import MODEL_PT, ModelBundle, save_bundle
+from tune_clothes.packaging.inference import BATCH_SIZE, file_pixels, model_input
+from tune_clothes.packaging.model_folder import read_model_folder
+from tune_clothes.packaging.onnx_export import ONNX_FILE, export_onnx
+from tune_clothes.packaging.prediction import predict_paths
+from tune_clothes.training.models import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, help="a Clothing Dataset folder (predict throughput)")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--images", type=int, default=256, help="photos to predict")
+    parser.add_argument("--experiment", help="a finished search's folder (refit against a fold trial)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine inflates every number)")
+    if args.photos:
+        predict_throughput(args.photos, args.image_size, args.images)
+    if args.experiment:
+        refit_against_fold_trial(os.path.abspath(os.path.expanduser(args.experiment)))
+
+
+def predict_throughput(root: Path, size: int, count: int) -> None:
+    rows = read_images_csv(root)
+    paths = [str(image_path(root, row.image)) for row in rows[:count]]
+    classes = tuple(sorted({row.label for row in rows if row.label}))
+    with tempfile.TemporaryDirectory() as folder:
+        model = _model_folder(Path(folder), classes, size, paths[:16])
+        started = time.perf_counter()
+        pixels = np.stack([file_pixels(path, size) for path in paths])
+        decode = time.perf_counter() - started
+        started = time.perf_counter()
+        batches = [model_input(pixels[i:i + BATCH_SIZE], 3) for i in range(0, len(pixels), BATCH_SIZE)]
+        prepare = time.perf_counter() - started
+        print(f"\npredict, resnet18 at {size} px, {len(paths)} photos, batches of {BATCH_SIZE}:")
+        print(f"  decode + resize (PIL, one thread): {len(paths) / decode:7.1f} images/s")
+        print(f"  grey/normalise to model input:     {len(paths) / prepare:7.1f} images/s")
+        for backend in ("torch", "onnx"):
+            scorer = model.scorer(backend)
+            scorer.scores(batches[0][:2])  # warm-up: first-call allocations are not throughput
+            started = time.perf_counter()
+            for batch in batches:
+                scorer.scores(batch)
+            forward = time.perf_counter() - started
+            started = time.perf_counter()
+            done = sum(1 for p in predict_paths(scorer, model.bundle, [(path, "") for path in paths], 3)
+                       if not p.error)
+            end_to_end = time.perf_counter() - started
+            print(f"  {backend:5s} model only: {len(paths) / forward:7.1f} images/s; predict with decode (threads): "
+                  f"{done / end_to_end:7.1f} images/s")
+    print(f"  start-up: `import tune_clothes.predict` {_import_seconds('tune_clothes.predict'):.1f} s "
+          f"(torch, torchvision, albumentations, scikit-learn)")
+
+
+def _model_folder(folder: Path, classes: tuple[str, ...], size: int, sample: list[str]):
+    torch.manual_seed(0)
+    state = build_model(ModelConfig(name="resnet18"), len(classes)).state_dict()
+    bundle = ModelBundle("refit", "resnet18", classes, size, 3, (state,))
+    save_bundle(bundle, folder / MODEL_PT)
+    started = time.perf_counter()
+    check = export_onnx(bundle, folder / ONNX_FILE, model_input(np.stack([file_pixels(p, size) for p in sample]), 3))
+    print(f"ONNX export and check: {time.perf_counter() - started:.1f} s (max |score diff| {check.max_abs_diff:.1g})")
+    return read_model_folder(folder)
+
+
+def _import_seconds(module: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    return time.perf_counter() - started
+
+
+def refit_against_fold_trial(location: str) -> None:
+    from tune_clothes.packaging.final_model import FinalRequest, build_final_model
+    from tune_clothes.tuning.refit import run_refit
+    from tune_clothes.tuning.runner import SearchOptions
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        built = build_final_model(FinalRequest(location, Path(out)),
+                                  lambda job: run_refit(job, SearchOptions(num_cpus=2)))
+        wall = time.perf_counter() - started
+        refit = _rows(next(Path(out).glob("refit/pool/result.json")))
+    info = built.info
+    trials = [_rows(Path(location) / name / "result.json") for name in _trial_names(location, info)]
+    fold_epoch = np.mean([row["time/train_s"] for trial in trials for row in trial])
+    refit_epoch = np.mean([row["time/train_s"] for row in refit])
+    data = info["data"]
+    expected = data["pool_images"] / (data["pool_images"] * (1 - 1 / len(trials)))  # K-fold: a fold trains on (K-1)/K
+    print(f"\nfinal --strategy refit on {location}: wall {wall:.1f} s in all; the refit trial {refit[-1]['time_total_s']:.1f} s "
+          f"for {len(refit)} epochs (Tune's time in the trial)")
+    print(f"  training epoch: refit {refit_epoch:.2f} s, fold trial {fold_epoch:.2f} s: x{refit_epoch / fold_epoch:.2f} "
+          f"(pool / fold training images: x{expected:.2f})")
+    print(f"  a fold trial of the configuration: {np.mean([t[-1]['time_total_s'] for t in trials]):.1f} s for "
+          f"{len(trials[0])} epochs; the rest of final's wall time is Ray start, the trial's process start, "
+          f"export and the test set")
+
+
+def _trial_names(location: str, info: dict) -> list[str]:
+    axes = info["configuration"]["axes"]
+    names = []
+    for trial in Path(location).iterdir():
+        params = trial / "params.json"
+        if params.is_file() and all(json.loads(params.read_text()).get(k) == v for k, v in axes.items()):
+            names.append(trial.name)
+    return names
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+if __name__ == "__main__":
+    main()
