@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -47,14 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= topk <= classes:
         print(f"error: --topk {topk}: must be between 1 and the model's {classes} classes", file=sys.stderr)
         return 2
+    if args.out is not None and not args.out.parent.is_dir():
+        print(f"error: --out {args.out}: the folder {args.out.parent} does not exist", file=sys.stderr)
+        return 2
     scorer = model.scorer(args.backend)
     entries = find_images(args.paths)
     failed = 0
-    with _output(args.out) as stream, tqdm(total=len(entries), unit="img", file=sys.stderr, disable=None,
-                                           leave=False) as bar:
-        for prediction in write_predictions(predict_paths(scorer, model.bundle, entries, topk), topk, stream):
-            failed += bool(prediction.error)
-            bar.update()
+    try:
+        with _output(args.out) as stream, tqdm(total=len(entries), unit="img", file=sys.stderr, disable=None,
+                                               leave=False) as bar:
+            for prediction in write_predictions(predict_paths(scorer, model.bundle, entries, topk), topk, stream):
+                failed += bool(prediction.error)
+                bar.update()
+    except BrokenPipeError:  # the reader of stdout stopped (`| head`): what it wanted is written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
+        return 0
     if failed:
         print(f"{failed} of {len(entries)} path(s) could not be predicted: see their error column", file=sys.stderr)
     return SOME_FAILED if failed else 0

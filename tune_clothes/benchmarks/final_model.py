@@ -11,6 +11,7 @@ photos' class names; numbers on a shared machine are inflated by whatever else r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -99,6 +100,8 @@ def _import_seconds(module: str) -> float:
 
 
 def refit_against_fold_trial(location: str) -> None:
+    """`final`'s wall time and where it goes; then an epoch of the refit against an epoch of a fold trial of the
+    same configuration, trained back to back here (no Ray), so that both see the same load."""
     from tune_clothes.packaging.final_model import FinalRequest, build_final_model
     from tune_clothes.tuning.refit import run_refit
     from tune_clothes.tuning.runner import SearchOptions
@@ -108,29 +111,35 @@ def refit_against_fold_trial(location: str) -> None:
                                   lambda job: run_refit(job, SearchOptions(num_cpus=2)))
         wall = time.perf_counter() - started
         refit = _rows(next(Path(out).glob("refit/pool/result.json")))
-    info = built.info
-    trials = [_rows(Path(location) / name / "result.json") for name in _trial_names(location, info)]
-    fold_epoch = np.mean([row["time/train_s"] for trial in trials for row in trial])
-    refit_epoch = np.mean([row["time/train_s"] for row in refit])
-    data = info["data"]
-    expected = data["pool_images"] / (data["pool_images"] * (1 - 1 / len(trials)))  # K-fold: a fold trains on (K-1)/K
-    print(f"\nfinal --strategy refit on {location}: wall {wall:.1f} s in all; the refit trial {refit[-1]['time_total_s']:.1f} s "
-          f"for {len(refit)} epochs (Tune's time in the trial)")
-    print(f"  training epoch: refit {refit_epoch:.2f} s, fold trial {fold_epoch:.2f} s: x{refit_epoch / fold_epoch:.2f} "
-          f"(pool / fold training images: x{expected:.2f})")
-    print(f"  a fold trial of the configuration: {np.mean([t[-1]['time_total_s'] for t in trials]):.1f} s for "
-          f"{len(trials[0])} epochs; the rest of final's wall time is Ray start, the trial's process start, "
-          f"export and the test set")
+    in_trial = refit[-1]["time_total_s"]
+    print(f"\nfinal --strategy refit on {location}: {wall:.1f} s; the refit trial {in_trial:.1f} s of it for "
+          f"{len(refit)} epochs (Tune's time inside the trial), the rest {wall - in_trial:.1f} s (Ray and the "
+          f"trial's process starting, data checks, ONNX export and check, the test set)")
+    fold, pool = _epoch_seconds(location, built.info["configuration"]["axes"])
+    print(f"  one training epoch, back to back: fold 0's training part {fold[0]:.2f} s for {fold[1]} images, "
+          f"the pool {pool[0]:.2f} s for {pool[1]} images: x{pool[0] / fold[0]:.2f} (images: x{pool[1] / fold[1]:.2f})")
 
 
-def _trial_names(location: str, info: dict) -> list[str]:
-    axes = info["configuration"]["axes"]
-    names = []
-    for trial in Path(location).iterdir():
-        params = trial / "params.json"
-        if params.is_file() and all(json.loads(params.read_text()).get(k) == v for k, v in axes.items()):
-            names.append(trial.name)
-    return names
+def _epoch_seconds(location: str, axes: dict) -> tuple[tuple[float, int], tuple[float, int]]:
+    """(seconds, images) of one training epoch (the second of two: the first warms up) on fold 0 and the pool."""
+    from tune_clothes.data.datasets import load_index
+    from tune_clothes.data.experiment_folder import FOLDS_JSON, read_experiment
+    from tune_clothes.data.folds import load_fold_plan
+    from tune_clothes.data.image_cache import ensure_image_cache
+    from tune_clothes.training.fit import fit
+    from tune_clothes.training.fold_data import fold_data, pool_data
+    experiment = read_experiment(location).with_axes(axes)
+    index = load_index(experiment.dataset)
+    plan = load_fold_plan(str(Path(location) / FOLDS_JSON), index.fingerprint())
+    cache = ensure_image_cache(index, experiment.train.image_size, Path(experiment.dataset.cache_dir))
+    fold = fold_data(cache, index, plan, experiment.cv.split, 0)
+    recipe = dataclasses.replace(experiment.recipe, train=dataclasses.replace(experiment.train, epochs=2))
+    torch.set_num_threads(int(experiment.resources.cpus_per_trial))  # as in a trial
+    results = []
+    for data in (fold, pool_data(cache, index, plan, fold.val.positions)):
+        state = fit(recipe, data)
+        results.append((state.history[-1]["time/train_s"], len(data.train)))
+    return results[0], results[1]
 
 
 def _rows(path: Path) -> list[dict]:

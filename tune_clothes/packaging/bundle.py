@@ -27,6 +27,7 @@ from tune_clothes.training.models import build_model
 FORMAT_VERSION = 1
 MODEL_PT = "model.pt"
 STRATEGIES = ("refit", "ensemble")
+MAX_IMAGE_SIZE = 2048  # pixels: as train.image_size allows
 
 
 class PackagedNetwork(nn.Module):
@@ -128,8 +129,10 @@ def _bundle_from(content: Any, path: Path) -> ModelBundle:
     names = content.get("class_names")
     require(isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names),
             "class_names must list at least 2 names")
-    require(isinstance(content.get("image_size"), int) and content.get("channels") in (1, 3),
-            "image_size must be a whole number and channels 1 or 3")
+    size = content.get("image_size")
+    require(isinstance(size, int) and MIN_IMAGE_SIZE[content["model"]] <= size <= MAX_IMAGE_SIZE,
+            f"image_size must be a whole number of pixels in [{MIN_IMAGE_SIZE[content['model']]}, {MAX_IMAGE_SIZE}]")
+    require(content.get("channels") in (1, 3), "channels must be 1 or 3")
     members = content.get("members")
     require(isinstance(members, list) and len(members) >= 1 and all(
         isinstance(m, dict) and all(isinstance(t, torch.Tensor) for t in m.values()) for m in members),

@@ -84,14 +84,16 @@ def _training_json(training: dict, selection: Selection) -> dict:
 
 
 def estimates(info: dict) -> list[tuple[str, str, str | None]]:
-    """(metric, CV "0.81 [0.77, 0.85]", test "0.79 [0.75, 0.83]" or None) for each metric the CV measured."""
+    """(metric, CV "0.81 [0.77, 0.85]", test "0.79 [0.75, 0.83]" or None) for each metric the CV measured; the
+    search's own metric is marked with a *."""
     statistics, test = info["cv_estimate"]["statistics"], info["test"]
     rows = []
     for name in SUMMARY:
         cv = statistics.get(f"val/{name}")
         if cv is not None:
             tested = test["metrics"][name] if test else None
-            rows.append((f"val/{name}", _interval(cv["mean"], cv["ci_low"], cv["ci_high"]),
+            mark = "*" if info["cv_estimate"]["metric"] == f"val/{name}" else ""
+            rows.append((name + mark, _interval(cv["mean"], cv["ci_low"], cv["ci_high"]),
                          _interval(tested["value"], tested["ci_low"], tested["ci_high"]) if tested else None))
     return rows
 
@@ -99,7 +101,8 @@ def estimates(info: dict) -> list[tuple[str, str, str | None]]:
 def estimate_notes(info: dict) -> list[str]:
     """What the CV and the test numbers are."""
     test = info["test"]
-    return ["CV: " + CV_NOTE.format(folds=info["cv_estimate"]["folds"]),
+    return [f"*: the metric the search ranked by ({info['cv_estimate']['metric']})",
+            "CV: " + CV_NOTE.format(folds=info["cv_estimate"]["folds"]),
             f"test: the locked holdout ({test['images']} images that no search or training saw, evaluated once), "
             f"with a 95% stratified-bootstrap interval" if test else
             "test: none, the experiment has no locked holdout (set cv.test_fraction before the search)"]
@@ -117,7 +120,7 @@ def summary(info: dict, folder: Path) -> str:
         lines = [f"final model: ensemble of {label}", f"how: {training['how']}"]
     lines += [f"{ONNX_FILE}: checked on {export['images']} real pool images: max |score difference| "
               f"{export['max_abs_score_diff']:.2g}, top-1 agreement {export['top1_agreement']:.0%}", "",
-              *(f"{name:<20} CV {cv}" + (f", test {test}" if test else "") for name, cv, test in estimates(info)),
+              *(f"{name:<17} CV {cv}" + (f", test {test}" if test else "") for name, cv, test in estimates(info)),
               *estimate_notes(info), "",
               f"model folder: {folder} ({', '.join(_files(info))})"]
     return "\n".join(lines)
@@ -169,8 +172,9 @@ def _estimate_table(info: dict) -> list[str]:
     test = info["test"]
     rows = [f"| metric | CV estimate ({info['cv_estimate']['folds']} folds) |"
             + (f" locked test ({test['images']} images) |" if test else ""), "|---|---|" + ("---|" if test else "")]
-    rows += [f"| {name} | {cv} |" + (f" {tested} |" if test else "") for name, cv, tested in estimates(info)]
-    return rows + ["", *(f"- {note}" for note in estimate_notes(info))]
+    rows += [f"| {name.replace('*', chr(92) + '*')} | {cv} |" + (f" {tested} |" if test else "")
+             for name, cv, tested in estimates(info)]
+    return rows + ["", *(f"- {note}".replace("*", "\\*") for note in estimate_notes(info))]
 
 
 def _per_class_table(info: dict) -> list[str]:
