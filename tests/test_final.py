@@ -110,6 +110,7 @@ def test_evaluate_and_predict_take_fashion_mnist_files_and_grey_images_of_any_si
         assert run(evaluate, folder, data, "--json", "--cache-dir", tmp_path) == 0
         reports.append(json.loads(capsys.readouterr().out))
     assert reports[0]["metrics"] == reports[1]["metrics"] and reports[0]["images"] == 50
+    assert "note" not in reports[0]  # the test split: no image of it was trained on
     assert reports[0]["metrics"]["acc"]["value"] > 0.5  # 10 classes: chance is 0.1
     images, labels = striped_images(12, 1)
     for i, image in enumerate(images):  # grey PNGs at 40 px, and one as a colour JPEG
@@ -166,8 +167,10 @@ def test_demo_search_to_an_interrupted_final_resumed_then_predict_and_evaluate(c
     assert len(tables["torch"]) == 75
     assert [row["label_1"] for row in tables["torch"]] == [row["label_1"] for row in tables["onnx"]]
     assert run(evaluate, out, data, "--json", "--cache-dir", tmp_path / "cache") == 0
-    report = json.loads(capsys.readouterr().out)
+    shown = capsys.readouterr()
+    report = json.loads(shown.out)
     assert report["images"] == 75 and report["metrics"]["acc"]["value"] > 0.6  # 5 classes: chance is 0.2
+    assert "is the data this model was built from" in shown.err and "not how it does on new ones" in report["note"]
     assert run(final, *command) == 2
     assert "a final model is already there" in capsys.readouterr().err
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.config import DatasetConfig
-from tune_clothes.packaging.evaluation import evaluate, format_report
+from tune_clothes.packaging.evaluation import evaluate, format_report, trained_on_note
 from tune_clothes.packaging.labelled_data import open_labelled_data
 from tune_clothes.packaging.model_folder import BACKENDS, read_model_folder
 
@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = model.scorer(args.backend)
     with tqdm(total=len(labelled), unit="img", file=sys.stderr, disable=None, leave=False) as bar:
         report = evaluate(scorer, labelled, bundle.class_names, bundle.channels, progress=bar.update)
+    note = trained_on_note(model.info, args.data_root, args.split)
+    if note:
+        report["note"] = note
+        print(f"note: {note}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

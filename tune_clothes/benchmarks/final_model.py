@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--images", type=int, default=256, help="photos to predict")
     parser.add_argument("--experiment", help="a finished search's folder (refit against a fold trial)")
+    parser.add_argument("--measure-epochs", type=int, default=2,
+                        help="epochs trained on fold 0 and on the pool to compare their cost (the last is timed)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average "
@@ -47,7 +49,7 @@ def main() -> None:
     if args.photos:
         predict_throughput(args.photos, args.image_size, args.images)
     if args.experiment:
-        refit_against_fold_trial(os.path.abspath(os.path.expanduser(args.experiment)))
+        refit_against_fold_trial(os.path.abspath(os.path.expanduser(args.experiment)), args.measure_epochs)
 
 
 def predict_throughput(root: Path, size: int, count: int) -> None:
@@ -99,7 +101,7 @@ def _import_seconds(module: str) -> float:
     return time.perf_counter() - started
 
 
-def refit_against_fold_trial(location: str) -> None:
+def refit_against_fold_trial(location: str, epochs: int) -> None:
     """`final`'s wall time and where it goes; then an epoch of the refit against an epoch of a fold trial of the
     same configuration, trained back to back here (no Ray), so that both see the same load."""
     from tune_clothes.packaging.final_model import FinalRequest, build_final_model
@@ -115,13 +117,13 @@ def refit_against_fold_trial(location: str) -> None:
     print(f"\nfinal --strategy refit on {location}: {wall:.1f} s; the refit trial {in_trial:.1f} s of it for "
           f"{len(refit)} epochs (Tune's time inside the trial), the rest {wall - in_trial:.1f} s (Ray and the "
           f"trial's process starting, data checks, ONNX export and check, the test set)")
-    fold, pool = _epoch_seconds(location, built.info["configuration"]["axes"])
+    fold, pool = _epoch_seconds(location, built.info["configuration"]["axes"], epochs)
     print(f"  one training epoch, back to back: fold 0's training part {fold[0]:.2f} s for {fold[1]} images, "
           f"the pool {pool[0]:.2f} s for {pool[1]} images: x{pool[0] / fold[0]:.2f} (images: x{pool[1] / fold[1]:.2f})")
 
 
-def _epoch_seconds(location: str, axes: dict) -> tuple[tuple[float, int], tuple[float, int]]:
-    """(seconds, images) of one training epoch (the second of two: the first warms up) on fold 0 and the pool."""
+def _epoch_seconds(location: str, axes: dict, epochs: int) -> tuple[tuple[float, int], tuple[float, int]]:
+    """(seconds, images) of the last of `epochs` training epochs (the first warms up) on fold 0 and the pool."""
     from tune_clothes.data.datasets import load_index
     from tune_clothes.data.experiment_folder import FOLDS_JSON, read_experiment
     from tune_clothes.data.folds import load_fold_plan
@@ -133,7 +135,7 @@ def _epoch_seconds(location: str, axes: dict) -> tuple[tuple[float, int], tuple[
     plan = load_fold_plan(str(Path(location) / FOLDS_JSON), index.fingerprint())
     cache = ensure_image_cache(index, experiment.train.image_size, Path(experiment.dataset.cache_dir))
     fold = fold_data(cache, index, plan, experiment.cv.split, 0)
-    recipe = dataclasses.replace(experiment.recipe, train=dataclasses.replace(experiment.train, epochs=2))
+    recipe = dataclasses.replace(experiment.recipe, train=dataclasses.replace(experiment.train, epochs=epochs))
     torch.set_num_threads(int(experiment.resources.cpus_per_trial))  # as in a trial
     results = []
     for data in (fold, pool_data(cache, index, plan, fold.val.positions)):

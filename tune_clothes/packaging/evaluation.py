@@ -2,6 +2,7 @@
 metrics with stratified-bootstrap intervals (`bootstrap_metrics`), and what was left out and why."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -50,6 +51,18 @@ def evaluate(scorer: Scorer, labelled: LabelledSet, class_names: Sequence[str], 
         raise DataError(f"{labelled.description}: no image could be read; left out: {left_out}")
     return {"data": labelled.description, **classification_report(y_true, y_pred, class_names),
             "left_out": left_out}
+
+
+def trained_on_note(info: dict, data_root: str | Path, split: str) -> str | None:
+    """A warning when the data is what the model was built from: then the metrics say how well it fits its own
+    training images, which is no estimate of how it does on new ones."""
+    root = (info.get("data") or {}).get("root")
+    same = root is not None and Path(root).resolve() == Path(data_root).expanduser().resolve()
+    if not same or (info["data"].get("kind") == "fashion_mnist" and split == "test"):
+        return None
+    return (f"{data_root} is the data this model was built from: it trained on its pool, so these numbers say how "
+            f"well it fits its own training images, not how it does on new ones (see test_metrics.json for the "
+            f"locked holdout, when the experiment had one)")
 
 
 def format_report(report: dict) -> str:

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ BACKENDS = ("torch", "onnx")
 class ModelFolder:
     path: Path
     bundle: ModelBundle
+    info: dict  # model.json: how it was made ({} when the folder has none)
 
     def scorer(self, backend: str = "torch", device: str | None = None) -> Scorer:
         """PyTorch (on CUDA when there is a GPU) or onnxruntime."""
@@ -44,4 +46,6 @@ def read_model_folder(path: str | Path) -> ModelFolder:
     if not (path / MODEL_PT).is_file():
         raise UserError(f"{path}: no {MODEL_PT} here; pass the model folder that python -m tune_clothes.final "
                         f"wrote (it holds {MODEL_PT}, {ONNX_FILE}, {MODEL_CARD})")
-    return ModelFolder(path, load_bundle(path / MODEL_PT))
+    info_file = path / MODEL_JSON
+    return ModelFolder(path, load_bundle(path / MODEL_PT), json.loads(info_file.read_text()) if info_file.is_file()
+                       else {})

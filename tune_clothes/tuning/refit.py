@@ -67,11 +67,11 @@ def _tuner(job: RefitJob, inputs: TrialInputs, options: SearchOptions) -> tune.T
     resources = inputs.experiment.resources
     trainable = tune.with_resources(tune.with_parameters(refit_trial, inputs=inputs, monitor=job.monitor),
                                     {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+    if not options.verbose:  # as the search: no banner and wrong TensorBoard path from Tune's newer output
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     if job.resume and tune.Tuner.can_restore(job.run_dir):  # not when killed before Tune saved anything
         log.info("resuming the refit in %s from its last checkpoint", job.run_dir)
         return tune.Tuner.restore(job.run_dir, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    if not options.verbose:  # as the search: no banner and wrong TensorBoard path from Tune's newer output
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     search = inputs.experiment.search
     return tune.Tuner(trainable, tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: "pool"),
                       run_config=tune.RunConfig(
