@@ -236,3 +236,41 @@ def serve(monkeypatch):
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+#: A model made without any training (random weights): class names that a CSV or Markdown file must survive.
+MODEL_CLASSES = ("Pants", "a|b <i>x</i>", 'T-Shirt, "v"')
+MODEL_SIDE = 16
+
+
+def random_bundle(seed: int, members: int = 1, channels: int = 3):
+    """A fashion_cnn ModelBundle with random weights (an ensemble when `members` > 1)."""
+    import torch
+
+    from tune_clothes.config import ModelConfig
+    from tune_clothes.packaging.bundle import ModelBundle
+    from tune_clothes.training.models import build_model
+    torch.manual_seed(seed)
+    states = tuple(build_model(ModelConfig(name="fashion_cnn"), len(MODEL_CLASSES)).state_dict()
+                   for _ in range(members))
+    return ModelBundle("ensemble" if members > 1 else "refit", "fashion_cnn", MODEL_CLASSES, MODEL_SIDE, channels,
+                       states)
+
+
+def sample_input(count: int = 6):
+    """Random pixels as model input."""
+    from tune_clothes.packaging.inference import model_input
+    pixels = np.random.default_rng(0).integers(0, 256, (count, MODEL_SIDE, MODEL_SIDE, 3), dtype=np.uint8)
+    return model_input(pixels, 3)
+
+
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory) -> Path:
+    """A model folder (model.pt, model.onnx) of `random_bundle(0)`."""
+    from tune_clothes.packaging.bundle import MODEL_PT, save_bundle
+    from tune_clothes.packaging.onnx_export import ONNX_FILE, export_onnx
+    folder = tmp_path_factory.mktemp("model")
+    bundle = random_bundle(0)
+    save_bundle(bundle, folder / MODEL_PT)
+    export_onnx(bundle, folder / ONNX_FILE, sample_input())
+    return folder

@@ -11,6 +11,7 @@ import yaml
 
 from tune_clothes.analysis.leaderboard import best_configuration, format_leaderboard, summarize
 from tune_clothes.analysis.results import load_trials, search_axes
+from tune_clothes.config import Experiment
 from tune_clothes.config.loader import experiment_to_dict
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import BEST_CONFIG_YAML, LEADERBOARD_CSV, read_experiment
@@ -27,17 +28,23 @@ class ExperimentSummary:
 
 
 def write_summary(location: str) -> ExperimentSummary:
-    experiment = read_experiment(location)
-    trials = load_trials(location, experiment)
-    axes = search_axes(experiment)
-    search = experiment.search
-    board = summarize(trials, axes, search.metric, search.mode, experiment.cv.folds)
+    experiment, trials, board = summarize_experiment(location)
+    axes, search = search_axes(experiment), experiment.search
     storage.write_text(storage.join(location, LEADERBOARD_CSV), board.to_csv(index=False))
     storage.write_text(storage.join(location, TRIALS_CSV), trials.to_csv(index=False))
     best = best_configuration(board) if board["is_best"].any() else None
     if best is not None:
         storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(experiment, best, board))
     return ExperimentSummary(location, board, format_leaderboard(board, search.metric, axes), best)
+
+
+def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.DataFrame]:
+    """The experiment, its trials (one row per configuration and fold) and its leaderboard, from the files."""
+    experiment = read_experiment(location)
+    trials = load_trials(location, experiment)
+    search = experiment.search
+    board = summarize(trials, search_axes(experiment), search.metric, search.mode, experiment.cv.folds)
+    return experiment, trials, board
 
 
 def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> str:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tune_clothes.config import DatasetConfig
 from tune_clothes.data.class_policy import apply_class_policy
-from tune_clothes.data.clothing import image_path
+from tune_clothes.data.clothing import CsvRow, image_path
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.data.validation import scan_clothing
@@ -49,7 +49,22 @@ def dataset_root(config: DatasetConfig) -> Path:
 
 
 def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
-    rows, report = scan_clothing(root, Path(config.cache_dir))
+    usable, excluded = usable_clothing_rows(root, Path(config.cache_dir))
+    labels = [row.label for row in usable]
+    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
+                                       str(root / "images.csv"))
+    usable = [row for row, k in zip(usable, keep) if k]
+    class_names = tuple(sorted({row.label for row in usable}))
+    class_id = {name: i for i, name in enumerate(class_names)}
+    return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
+                        labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
+                        class_names=class_names, dropped_classes=dropped, excluded=excluded)
+
+
+def usable_clothing_rows(root: Path, cache_dir: Path | None) -> tuple[list[CsvRow], dict[str, list[str]]]:
+    """The rows of images.csv whose image can be used (valid, present, decodable, first row of its id), and
+    problem -> ids left out; no class policy applied."""
+    rows, report = scan_clothing(root, cache_dir)
     excluded = {"missing files": report.missing_files, "empty labels": report.empty_labels,
                 "unsafe ids": list(report.unsafe_ids),
                 "corrupt files": [name.removesuffix(".jpg") for name in report.corrupt_files]}
@@ -64,16 +79,7 @@ def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
         seen.add(row.image)
         usable.append(row)
     excluded["repeated rows of an id"] = repeats
-    labels = [row.label for row in usable]
-    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
-                                       str(root / "images.csv"))
-    usable = [row for row, k in zip(usable, keep) if k]
-    class_names = tuple(sorted({row.label for row in usable}))
-    class_id = {name: i for i, name in enumerate(class_names)}
-    return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
-                        labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
-                        class_names=class_names, dropped_classes=dropped,
-                        excluded={k: v for k, v in excluded.items() if v})
+    return usable, {k: v for k, v in excluded.items() if v}
 
 
 def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
@@ -119,7 +125,7 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
     if kind == "fashion_mnist":
         images = _fashion_images(root, _stamps(_fashion_files(root)))
         for i, image_id in enumerate(ids):
-            out[i, :, :, 0] = _resize_grey(images[int(image_id)], size)
+            out[i, :, :, 0] = resize_grey(images[int(image_id)], size)
         return out, failed
     for i, image_id in enumerate(ids):
         try:
@@ -137,7 +143,8 @@ def _fashion_images(root: str, stamps: tuple) -> np.ndarray:
     return load_fashion_mnist(root)[0]
 
 
-def _resize_grey(image: np.ndarray, size: int) -> np.ndarray:
+def resize_grey(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey Fashion-MNIST image (H x W uint8) at size x size, as the image cache holds it."""
     if image.shape == (size, size):
         return image
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))

@@ -13,7 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import ray
@@ -23,10 +23,10 @@ from ray import tune
 from tune_clothes.config import Experiment
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.folds import FoldPlan
-from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.training.callbacks import load_checkpoint, save_checkpoint
-from tune_clothes.training.fit import TrainingState, train_folds
+from tune_clothes.training.fit import Callback, FoldData, TrainingState, train_folds
 from tune_clothes.training.fold_data import fold_data
 from tune_clothes.tuning.faults import Fault, fault_injectors
 
@@ -59,14 +59,22 @@ def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
 
 
 def _train(experiment: Experiment, folds: list[int], params: dict[str, Any], inputs: TrialInputs) -> None:
+    def data_of(cache: ImageCache) -> dict[int, FoldData]:
+        return {k: fold_data(cache, inputs.index, inputs.plan, experiment.cv.split, k) for k in folds}
+    train_and_report(experiment, inputs, data_of, {k: fault_injectors(inputs.faults, params, k) for k in folds})
+
+
+def train_and_report(experiment: Experiment, inputs: TrialInputs,
+                     data_of: Callable[[ImageCache], dict[int, FoldData]],
+                     callbacks: Mapping[int, Sequence[Callback]]) -> None:
+    """Inside a trial: train `experiment` on the parts `data_of(image cache)` gives (key -> data), reporting
+    every epoch to Tune with a checkpoint, and continuing from Tune's checkpoint after a retry or a resume."""
     cpus, device = _trial_resources()
     size = experiment.train.image_size
     cache = ensure_image_cache(inputs.index, size, Path(experiment.dataset.cache_dir), workers=cpus,
                                key=inputs.cache_keys[size])
-    data = {k: fold_data(cache, inputs.index, inputs.plan, experiment.cv.split, k) for k in folds}
-    faults = {k: fault_injectors(inputs.faults, params, k) for k in folds}
     with _explain_out_of_memory(experiment):
-        train_folds(experiment.recipe, data, faults, device=device, resume=_checkpointed_states(),
+        train_folds(experiment.recipe, data_of(cache), callbacks, device=device, resume=_checkpointed_states(),
                     after_epoch=functools.partial(_send_to_tune, epochs=experiment.train.epochs))
 
 
