@@ -1,7 +1,8 @@
 """A search on a dataset with every kind of problem (the `messy_search` fixture): corrupt, missing and unsafe
 rows, an empty label and a repeated id are left out, a class too small and a class named in drop_classes are
 dropped; dataset.json reports all of it by name, and none of those images is in any fold. Which image sits in
-a fold is read from the pixels themselves (each image is a colour of its own), not from the index."""
+a fold is read from the pixels themselves (each image is a colour of its own), not from the index. And a class
+policy that cannot work on this data is refused, counted after the broken rows are left out."""
 from __future__ import annotations
 
 import collections
@@ -10,14 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import trial_dirs
+from conftest import trial_dirs, write_messy_clothing
 
+from tune_clothes.config import DatasetConfig
+from tune_clothes.config.errors import DataError
+from tune_clothes.data.datasets import load_index
 from tune_clothes.data.experiment_folder import DATASET_JSON, FOLDS_JSON
 
-pytestmark = pytest.mark.slow
 KEPT_CLASSES = ["Hat", "Pants", "Shirt"]  # sorted: the class ids the trials use
 
 
+@pytest.mark.slow
 def test_dataset_json_reports_what_was_dropped_and_left_out_by_name(messy_search):
     data, _, report = messy_search
     dataset = json.loads((Path(report.location) / DATASET_JSON).read_text())
@@ -41,6 +45,7 @@ def images_at_positions(data, cache_dir: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_no_dropped_or_left_out_image_is_in_any_fold(messy_search):
     data, experiment, report = messy_search
     location = Path(report.location)
@@ -56,3 +61,18 @@ def test_no_dropped_or_left_out_image_is_in_any_fold(messy_search):
             matrix = json.loads((latest / f"fold{k}_class_metrics.json").read_text())["confusion_matrix"]
             counts = collections.Counter(data.usable[at[p]][0] for p in part)
             assert [sum(row) for row in matrix] == [counts[name] for name in KEPT_CLASSES]
+
+
+@pytest.mark.parametrize("policy, message", [
+    ({"min_images_per_class": 8, "drop_classes": ("Undefined", "Pants")},
+     r"images.csv: only 1 class\(es\) left after dataset.drop_classes=\['Undefined', 'Pants'\] and "
+     r"dataset.min_images_per_class=8 \(dropped \{'Hat': 7, 'Pants': 8, 'Skirt': 2, 'Undefined': 2\}\); a "
+     r"classifier needs at least 2: lower min_images_per_class or drop fewer classes"),
+    ({"drop_classes": ("Hats",)},
+     r"dataset.drop_classes: 'Hats' is not a class of .*images.csv \(did you mean 'Hat'\?\)"),
+])
+def test_a_class_policy_that_cannot_work_is_refused(tmp_path, policy, message):
+    """Counted after the broken rows are left out: Shirt keeps 8 images without its corrupt and repeated rows."""
+    data = write_messy_clothing(tmp_path / "data")
+    with pytest.raises(DataError, match=message):
+        load_index(DatasetConfig(kind="clothing", root=str(data.root), cache_dir=str(tmp_path / "cache"), **policy))
