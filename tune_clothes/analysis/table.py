@@ -43,14 +43,15 @@ def _legend(attrs: dict[str, Any], confidence: float) -> list[str]:
     repeats, folds = attrs.get("repeats", 1), attrs.get("folds")
     plan = f" ({repeats} repeats x {folds} folds)" if repeats > 1 and folds else ""
     return [
-        f"CI = {confidence * 100:g}% corrected resampled t-interval (Nadeau & Bengio 2003): variance "
-        f"(1/J + n_val/n_train) * s^2 over the J finished folds, J-1 degrees of freedom",
-        "p_holm = two-sided corrected t-test against the best (paired on identical validation folds, else "
-        "Welch-style unpaired), Holm-adjusted",
-        f"* = tied with the best: p_holm >= {alpha}, or too few folds to test",
-        f"P(equiv), P(best>) = Bayesian correlated t-test (Benavoli et al. 2017): probability that the difference "
-        f"from the best is within the rope (+-{rope:g}), or that the best is better by more",
-        f"folds = finished/expected{plan}",
+        f"CI      = {confidence * 100:g}% corrected resampled t-interval of the mean over the J finished folds "
+        f"(Nadeau & Bengio 2003):",
+        "          variance (1/J + n_val/n_train) * s^2, J-1 degrees of freedom",
+        "p_holm  = two-sided corrected t-test against the best, paired on identical validation folds (else "
+        "Welch-style",
+        f"          unpaired), Holm-adjusted; * = tied with the best: p_holm >= {alpha}, or too few folds to test",
+        "P(...)  = Bayesian correlated t-test (Benavoli et al. 2017): P(equiv) that the difference from the best is",
+        f"          within the rope of +-{rope:g}, P(best>) that the best is better by more",
+        f"folds   = finished/expected{plan}",
     ]
 
 
