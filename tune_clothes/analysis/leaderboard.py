@@ -117,6 +117,7 @@ def _check_one_row_per_trial(trials: pd.DataFrame, axes: list[str]) -> None:
 
 
 def config_groups(trials: pd.DataFrame, axes: Sequence[str]) -> list[pd.DataFrame]:
+    """The trials of each configuration (rows with the same value on every axis), in order of appearance."""
     if not axes:  # an experiment without search axes is one configuration
         return [trials] if len(trials) else []
     # sort=False: axis values may mix types (None and str), which cannot be ordered.
