@@ -12,6 +12,7 @@ from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.data.experiment_folder import (
     BEST_CONFIG_YAML,
+    CV_RESULTS_CSV,
     DATASET_JSON,
     EXPERIMENT_YAML,
     FOLDS_JSON,
@@ -40,11 +41,12 @@ def test_every_configuration_runs_on_every_fold(clean_search):
 def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
     experiment, report = clean_search
     location = Path(report.location)
-    for name in (EXPERIMENT_YAML, FOLDS_JSON, DATASET_JSON, VERSIONS_JSON, LEADERBOARD_CSV, BEST_CONFIG_YAML):
+    for name in (EXPERIMENT_YAML, FOLDS_JSON, DATASET_JSON, VERSIONS_JSON, LEADERBOARD_CSV, CV_RESULTS_CSV,
+                 BEST_CONFIG_YAML):
         assert (location / name).is_file(), name
     trials = trial_dirs(location)
     assert len(trials) == 6
-    folds = json.loads((location / FOLDS_JSON).read_text())["validation"]["kfold"]
+    folds = [part["positions"] for part in json.loads((location / FOLDS_JSON).read_text())["validation"]["kfold"]]
     for trial in trials:
         results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         assert [r[M.EPOCH] for r in results] == [0, 1, 2]

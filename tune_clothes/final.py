@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
-from tune_clothes.packaging.refit_job import RefitFailed, RefitJob
+from tune_clothes.training.refit_job import RefitFailed, RefitJob
 
 FAILED = 1
 

@@ -1,7 +1,7 @@
 """`python -m tune_clothes.report EXPERIMENT_DIR`: the leaderboard of a search, from its files on disk.
 
 Works on a finished, running or interrupted experiment and needs no running Ray; rewrites
-leaderboard.csv, best_config.yaml and trials.csv in the experiment folder.
+leaderboard.csv, cv_results.csv, best_config.yaml and trials.csv in the experiment folder.
 """
 from __future__ import annotations
 

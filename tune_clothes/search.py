@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     wait_for_gpus=args.wait_for_gpus))
     summary = write_summary(location)
     print(summary.table)
-    print(f"\nresults: {location} (leaderboard.csv, best_config.yaml, trials.csv; tensorboard --logdir {location})")
+    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv; tensorboard "
+          f"--logdir {location})")
     return 0 if summary.best is not None else NOTHING_FINISHED
 
 

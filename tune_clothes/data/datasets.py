@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 from tune_clothes.config import DatasetConfig
+from tune_clothes.config.errors import DataError
 from tune_clothes.data.class_policy import apply_class_policy
-from tune_clothes.data.clothing import CsvRow, image_path
+from tune_clothes.data.clothing import CsvRow, image_path, read_column
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.data.validation import scan_clothing
@@ -94,6 +95,15 @@ def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
     return DatasetIndex(kind="fashion_mnist", root=config.root, ids=tuple(str(i) for i in positions),
                         labels=np.array([class_id[names[i]] for i in positions], dtype=np.int64),
                         class_names=tuple(kept_names), dropped_classes=dropped)
+
+
+def load_groups(index: DatasetIndex, column: str) -> np.ndarray:
+    """Each image's group (its value in `column` of images.csv, as a string), in the index's order."""
+    if index.kind == "fashion_mnist":
+        raise DataError(f"{index.root}: cv.group_by={column!r}, but Fashion-MNIST has no group column: set "
+                        f"cv.group_by to null")
+    values = read_column(Path(index.root), column)
+    return np.array([values[image_id] for image_id in index.ids], dtype=str)
 
 
 def content_key(index: DatasetIndex) -> str:

@@ -20,6 +20,7 @@ FOLDS_JSON = "folds.json"
 DATASET_JSON = "dataset.json"
 VERSIONS_JSON = "versions.json"
 LEADERBOARD_CSV = "leaderboard.csv"
+CV_RESULTS_CSV = "cv_results.csv"
 BEST_CONFIG_YAML = "best_config.yaml"
 PACKAGES = ("tune_clothes", "ray", "torch", "torchvision", "albumentations", "scikit-learn", "pandas", "numpy",
             "pillow", "optuna", "ptflops")

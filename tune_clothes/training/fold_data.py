@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 
-from tune_clothes.config.errors import ConfigError
 from tune_clothes.data.folds import FoldPlan
 from tune_clothes.data.image_cache import ImageCache
 from tune_clothes.data.index import DatasetIndex
@@ -19,11 +18,10 @@ log = logging.getLogger(__name__)
 def fold_data(cache: ImageCache, index: DatasetIndex, plan: FoldPlan, split: float | None, fold: int) -> FoldData:
     """Fold `fold`'s train and validation images (under the scheme of `split`), read from the image cache.
 
-    Images that could not be decoded when the cache was built are left out of both parts and reported.
+    `fold` is j = repeat * K + fold with `cv.repeats` > 1. Images that could not be decoded when the cache was
+    built are left out of both parts and reported.
     """
-    if not 0 <= fold < plan.folds:
-        raise ConfigError(f"fold={fold}: this experiment has folds 0..{plan.folds - 1}")
-    train, val = plan.fold(split, fold)
+    train, val = plan.fold(split, fold)  # a fold the plan does not have is a ConfigError
     if cache.failed:
         broken = np.fromiter(cache.failed, dtype=np.int64)
         train, val = np.setdiff1d(train, broken), np.setdiff1d(val, broken)

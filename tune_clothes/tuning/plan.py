@@ -2,8 +2,9 @@
 becomes Ray Tune's objects (parameter space, search algorithm, scheduler, trial folder names).
 
 Grid: every (configuration, fold) pair is a trial, `fold` being one more grid axis (right for a grid run to
-the end, see the Ray notes). Optuna: a trial is one configuration with all its folds inside, in lock-step, so
-Optuna and ASHA only ever see the mean over folds.
+the end, see the Ray notes); with `cv.repeats: R` the axis runs over j = repeat * K + fold, R*K values.
+Optuna: a trial is one configuration with all R*K folds inside, in lock-step, so Optuna and ASHA only ever
+see the mean over folds.
 """
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ class SearchPlan:
         return self.experiment.search.axes
 
     @property
+    def folds_per_configuration(self) -> int:
+        """J = R*K: every fold of every repeat."""
+        return self.experiment.cv.repeats * self.experiment.cv.folds
+
+    @property
     def trials_per_configuration(self) -> int:
-        return 1 if self.lockstep else self.experiment.cv.folds
+        return 1 if self.lockstep else self.folds_per_configuration
 
     @property
     def total_trials(self) -> int:
@@ -48,7 +54,7 @@ class SearchPlan:
     def param_space(self) -> dict[str, Any]:
         if not self.lockstep:
             space = {axis: tune.grid_search(list(values.values)) for axis, values in self.axes.items()}
-            space[FOLD] = tune.grid_search(list(range(self.experiment.cv.folds)))
+            space[FOLD] = tune.grid_search(list(range(self.folds_per_configuration)))
             return space
         return {axis: _sampler(values) for axis, values in self.axes.items()}
 
@@ -67,6 +73,16 @@ class SearchPlan:
         from ray.tune.schedulers import ASHAScheduler
         return ASHAScheduler(time_attr="training_iteration", max_t=self.max_epochs,
                              grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+
+    def trial_dirname(self, trial) -> str:
+        """Short, readable trial folder names (Ray's default can exceed path limits), which TensorBoard shows:
+        `<id>_fold2_lr=0.001`, or `<id>_repeat1_fold2_lr=0.001` with repeats."""
+        parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
+        fold = ""
+        if FOLD in trial.config:
+            repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
+            fold = f"_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"_fold{k}"
+        return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
 
 
 def plan_search(experiment: Experiment) -> SearchPlan:
@@ -87,13 +103,6 @@ def _sampler(values: Axis):
     if values.integer:  # randint's upper bound is exclusive
         return (tune.lograndint if values.log else tune.randint)(int(values.low), int(values.high) + 1)
     return (tune.loguniform if values.log else tune.uniform)(values.low, values.high)
-
-
-def trial_dirname(trial) -> str:
-    """Short, readable trial folder names (Ray's default can exceed path limits)."""
-    parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
-    fold = f"_fold{trial.config[FOLD]}" if FOLD in trial.config else ""
-    return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
 
 
 def _short(value: Any) -> str:

@@ -27,7 +27,7 @@ from tune_clothes.data.folds import load_fold_plan, plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
 from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, check_shared_storage
 from tune_clothes.tuning.faults import faults_from_env
-from tune_clothes.tuning.plan import SearchPlan, plan_search, trial_dirname
+from tune_clothes.tuning.plan import SearchPlan, plan_search
 from tune_clothes.tuning.progress import CompactProgress
 from tune_clothes.tuning.trainable import TrialInputs
 
@@ -132,7 +132,8 @@ def build_tuner(plan: SearchPlan, inputs: TrialInputs, location: str, options: S
         tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=plan.search_algorithm(),
                                     scheduler=plan.scheduler(), num_samples=plan.num_samples,
                                     max_concurrent_trials=experiment.resources.max_concurrent_trials,
-                                    trial_dirname_creator=trial_dirname, reuse_actors=True),  # no process per trial
+                                    trial_dirname_creator=plan.trial_dirname,
+                                    reuse_actors=True),  # no process per trial
         run_config=_run_config(plan, options))
 
 

@@ -2,8 +2,9 @@
 epoch to Tune.
 
 `fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
-configuration on every fold in lock-step and sends the mean over folds each epoch, which is what Optuna
-and ASHA must compare. Both checkpoint every epoch and resume from Tune's checkpoint after a failure.
+configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step and sends the mean over folds
+each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch and resume from Tune's
+checkpoint after a failure.
 """
 from __future__ import annotations
 
@@ -48,14 +49,14 @@ class TrialOutOfMemory(RuntimeError):
 
 
 def fold_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    """Grid mode: one configuration on the fold `params["fold"]`."""
+    """Grid mode: one configuration on the fold `params["fold"]` (j = repeat * K + fold)."""
     configuration = {k: v for k, v in params.items() if k != M.FOLD}
     _train(inputs.experiment.with_axes(configuration), [int(params[M.FOLD])], params, inputs)
 
 
 def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
     """Optuna mode: one configuration on every fold in lock-step, reporting the mean over folds each epoch."""
-    _train(inputs.experiment.with_axes(params), list(range(inputs.plan.folds)), params, inputs)
+    _train(inputs.experiment.with_axes(params), list(range(inputs.plan.total_folds)), params, inputs)
 
 
 def _train(experiment: Experiment, folds: list[int], params: dict[str, Any], inputs: TrialInputs) -> None:
