@@ -51,7 +51,7 @@ def test_no_dropped_or_left_out_image_is_in_any_fold(messy_search):
     location = Path(report.location)
     at = images_at_positions(data, Path(experiment.dataset.cache_dir))
     plan = json.loads((location / FOLDS_JSON).read_text())
-    validation = plan["validation"]["kfold"]
+    validation = [part["positions"] for part in plan["validation"]["kfold"]]
     assert plan["holdout"] == [] and len(validation) == experiment.cv.folds
     in_folds = [at[p] for part in validation for p in part]  # each fold trains on the others' parts
     assert sorted(in_folds) == sorted(data.usable)  # every usable image once, and nothing else
