@@ -110,13 +110,22 @@ def content_key(index: DatasetIndex) -> str:
     """Changes when any image's bytes may have changed (size or mtime on this machine), unlike the fingerprint."""
     digest = hashlib.sha256(index.fingerprint().encode())
     if index.kind == "fashion_mnist":
-        files = [Path(index.root)] if os.path.isfile(index.root) else sorted(Path(index.root).iterdir())
+        files = _fashion_files(index.root)
     else:
         files = [image_path(Path(index.root), image_id) for image_id in index.ids]
-    for file in files:
-        stat = file.stat()
-        digest.update(f"{file.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    for name, size, mtime_ns in _stamps(files):
+        digest.update(f"{name}\t{size}\t{mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _fashion_files(root: str) -> list[Path]:
+    """The CSV file, or every file of the IDX folder (also under torchvision's FashionMNIST/raw/)."""
+    return [Path(root)] if os.path.isfile(root) else sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def _stamps(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(name, size in bytes, modification time in ns) of each file: what changes when its bytes do."""
+    return tuple((file.name, (stat := file.stat()).st_size, stat.st_mtime_ns) for file in files)
 
 
 def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np.ndarray, dict[int, str]]:
@@ -124,7 +133,7 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
     out = np.zeros((len(ids), size, size, CHANNELS[kind]), dtype=np.uint8)
     failed: dict[int, str] = {}
     if kind == "fashion_mnist":
-        images = _fashion_images(root)
+        images = _fashion_images(root, _stamps(_fashion_files(root)))
         for i, image_id in enumerate(ids):
             out[i, :, :, 0] = resize_grey(images[int(image_id)], size)
         return out, failed
@@ -137,7 +146,9 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
 
 
 @functools.lru_cache(maxsize=2)
-def _fashion_images(root: str) -> np.ndarray:
+def _fashion_images(root: str, stamps: tuple) -> np.ndarray:
+    """All images of `root`, read once per process for all the chunks of a cache build; `stamps` (of its
+    files) make a file changed since a read again, not one served from memory."""
     from tune_clothes.data.fashion_mnist import load_fashion_mnist
     return load_fashion_mnist(root)[0]
 

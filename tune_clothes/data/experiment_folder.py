@@ -37,7 +37,8 @@ def write_experiment_files(location: str, experiment: Experiment, index: Dataset
     dataset = {"fingerprint": index.fingerprint(), "kind": index.kind, "root": index.root, "images": len(index),
                "holdout_images": len(plan.holdout), "class_counts": index.class_counts(),
                "dropped_classes": index.dropped_classes,
-               "excluded": {problem: len(ids) for problem, ids in index.excluded.items()}}
+               "excluded": {problem: len(ids) for problem, ids in index.excluded.items()},
+               "excluded_ids": index.excluded}  # problem -> the ids left out, by name
     storage.write_text(storage.join(location, DATASET_JSON), json.dumps(dataset, indent=2))
     storage.write_text(storage.join(location, VERSIONS_JSON), json.dumps(package_versions(), indent=2))
 
