@@ -93,6 +93,32 @@ def clean_search(ray_local, tmp_path_factory):
     return experiment, search_and_summarize(experiment)
 
 
+@pytest.fixture(scope="session")
+def adaptive_search(ray_local, tmp_path_factory):
+    """Optuna proposing 4 configurations of the tiny search, ASHA stopping the weak ones (grace period 1)."""
+    from tune_clothes.config.loader import experiment_from_dict
+    space = tiny_space(tmp_path_factory.mktemp("adaptive"), "adaptive", search={
+        "algorithm": "optuna", "grid": {}, "num_samples": 4, "scheduler": "asha", "grace_period": 1,
+        "space": {"lr": {"low": 1e-4, "high": 3e-2, "log": True}, "batch_size": {"choices": [8, 16]}}})
+    return search_and_summarize(experiment_from_dict(space))
+
+
+@pytest.fixture(scope="session")
+def failing_search(ray_local, tmp_path_factory):
+    """The tiny search on three learning rates where lr=0.01 crashes on fold 0 and lr=0.003 runs out of GPU
+    memory on fold 2, at every attempt: both configurations fail, lr=0.001 completes."""
+    import json
+
+    from tune_clothes.config.loader import experiment_from_dict
+    from tune_clothes.tuning.faults import ENV_VAR
+    faults = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}},
+              {"kind": "oom", "epoch": 0, "fold": 2, "axes": {"lr": 0.003}}]
+    space = tiny_space(tmp_path_factory.mktemp("failing"), "failing", lrs=(0.01, 0.003, 0.001))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV_VAR, json.dumps(faults))
+        return search_and_summarize(experiment_from_dict(space))
+
+
 def search_and_summarize(experiment, options=None):
     """What the search command does: run the search, then summarize it from the files on disk."""
     from tune_clothes.analysis.summary import write_summary

@@ -55,10 +55,8 @@ def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(c
     pd.testing.assert_frame_equal(board(report), board(clean_search[1]))
 
 
-def test_failing_configurations_are_reported_and_the_others_complete(ray_local, tmp_path, monkeypatch):
-    faults = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}},  # every attempt
-              {"kind": "oom", "epoch": 0, "fold": 2, "axes": {"lr": 0.003}}]
-    report = run_with_faults(tmp_path, "failing", faults, monkeypatch, lrs=(0.01, 0.003, 0.001))
+def test_failing_configurations_are_reported_and_the_others_complete(failing_search):
+    report = failing_search
     by_lr = report.leaderboard.set_index("lr")
     assert by_lr.loc[0.001, "status"] == "complete" and by_lr.loc[0.001, "folds_finished"] == 3
     assert by_lr.loc[0.01, "status"] == "failed" and by_lr.loc[0.01, "folds_finished"] == 2
@@ -69,6 +67,30 @@ def test_failing_configurations_are_reported_and_the_others_complete(ray_local, 
     assert "resources.gpus_per_trial" in by_lr.loc[0.003, "error"]
     assert report.best == {"lr": 0.001}
     assert "failed: lr=0.003" in report.table
+
+
+def test_the_report_lists_the_failed_configurations_with_their_errors(failing_search):
+    from test_report import assert_numbers_equal_the_csv_files, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    write_report(failing_search.location)
+    html, page = read_page(failing_search.location)
+    unfinished = {row["config"]["text"]: row for row in page.rows("unfinished")}
+    assert unfinished["lr=0.01"]["status"]["text"] == "failed"
+    assert "injected crash at epoch 1" in unfinished["lr=0.01"]["error"]["text"]
+    assert "out of GPU memory" in unfinished["lr=0.003"]["error"]["text"]
+    assert page.sections["errors"] and "Where the best configuration errs: lr=0.001" in html
+    assert_numbers_equal_the_csv_files(failing_search.location, page)
+
+
+def _report_of(location: Path):
+    from test_report import read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    from tune_clothes.analysis.summary import write_summary
+    write_summary(str(location))
+    write_report(str(location))
+    return read_page(location)
 
 
 def _finished_trials(location: Path) -> dict[str, str]:
@@ -97,6 +119,9 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search,
         driver.wait()
     before = _finished_trials(location)
     assert 0 < len(before) < 6
+    _, page = _report_of(location)  # the interrupted search: the report says so, and draws what there is
+    assert f"{len(before)} of 6 trials finished: the search is still running or was interrupted" in "".join(page.text)
+    assert page.sections["leaderboard"] and not page.sections["final"]
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = _finished_trials(location)

@@ -80,14 +80,8 @@ def test_report_command_reproduces_the_leaderboard_from_disk(clean_search, capsy
     assert "lr=0.001" in capsys.readouterr().out
 
 
-def test_optuna_and_asha_see_the_mean_over_all_folds(ray_local, tmp_path):
-    from conftest import search_and_summarize, tiny_space
-
-    from tune_clothes.config.loader import experiment_from_dict
-    space = tiny_space(tmp_path, "adaptive", search={
-        "algorithm": "optuna", "grid": {}, "num_samples": 4, "scheduler": "asha", "grace_period": 1,
-        "space": {"lr": {"low": 1e-4, "high": 3e-2, "log": True}, "batch_size": {"choices": [8, 16]}}})
-    report = search_and_summarize(experiment_from_dict(space))
+def test_optuna_and_asha_see_the_mean_over_all_folds(adaptive_search):
+    report = adaptive_search
     trials = trial_dirs(Path(report.location))
     assert len(trials) == 4
     for trial in trials:
@@ -116,3 +110,62 @@ def test_resume_of_a_search_killed_before_tune_saved_anything_runs_it(ray_local,
     write_experiment_files(location, experiment, inputs.index, inputs.plan)  # the driver died right after this
     report = search_and_summarize(experiment, SearchOptions(resume=True))
     assert report.leaderboard["folds_finished"].tolist() == [3]
+
+
+def test_the_report_of_a_finished_search_has_every_section_and_the_csv_numbers(clean_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, report = clean_search
+    write_report(report.location)
+    html, page = read_page(report.location)
+    assert [name for name, applies in page.sections.items() if not applies] == ["adaptive", "final"]
+    assert "All 6 trials finished." in html
+    assert_numbers_equal_the_csv_files(report.location, page)
+    assert check_out_of_fold(report.location) == 2
+
+
+def test_out_of_fold_predictions_are_what_the_checkpointed_fold_models_predict(clean_search):
+    """Reload each fold model of the best configuration from the checkpoint beside its predictions and predict
+    its validation images again, from the image cache: the same classes."""
+    import numpy as np
+    import torch
+
+    from tune_clothes.analysis.report.inputs import read_inputs
+    from tune_clothes.config import ModelConfig
+    from tune_clothes.data.image_cache import find_image_cache
+    from tune_clothes.packaging.inference import model_input
+    from tune_clothes.training.callbacks import load_checkpoint
+    from tune_clothes.training.models import build_model
+    from tune_clothes.training.predictions import load_predictions, predictions_file
+    experiment, report = clean_search
+    inputs = read_inputs(report.location)
+    cache = np.load(find_image_cache(Path(experiment.dataset.cache_dir), "synthetic", inputs.dataset["fingerprint"],
+                                     experiment.train.image_size), mmap_mode="r")
+    best = inputs.trials[inputs.trials["config"] == inputs.best()["config"]]
+    for trial, j in zip(best["trial"], best["j"]):
+        latest = sorted((Path(report.location) / trial).glob("checkpoint_*"))[-1]
+        saved = load_predictions(latest / predictions_file(j))
+        network = build_model(ModelConfig(name="fashion_cnn"), len(inputs.dataset["class_counts"])).eval()
+        network.load_state_dict(load_checkpoint(latest / f"fold{j}.pt")["model"])
+        with torch.inference_mode():
+            again = network(model_input(np.array(cache[saved.positions]), 3)).argmax(dim=1).numpy()
+        assert np.array_equal(again, saved.predicted), trial
+
+
+def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(adaptive_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    write_report(adaptive_search.location)
+    html, page = read_page(adaptive_search.location)
+    board = adaptive_search.leaderboard
+    complete = int((board["status"] == "complete").sum())
+    assert [name for name, applies in page.sections.items() if not applies] == (
+        ["final"] if complete >= 2 else ["effects", "final"])  # comparing hyperparameters takes 2 complete ones
+    rungs = page.rows("asha_rungs")
+    assert [int(row["rung"]["value"]) for row in rungs if "rung" in row] == [1, 2]  # 3 epochs, grace 1, factor 2
+    ended = sum(int(row["stopped"]["value"]) for row in rungs)
+    assert ended == (board["status"] != "complete").sum()  # every configuration ASHA stopped, at its rung
+    assert_numbers_equal_the_csv_files(adaptive_search.location, page)
+    assert check_out_of_fold(adaptive_search.location) >= 1  # lock-step trials: every fold in one trial

@@ -5,7 +5,7 @@ Bounded in size: per image, its position in the dataset index, its id, the true 
 (the argmax that the epoch's `val/acc` counted, kept exactly rather than re-derived from rounded
 probabilities) and its TOP_K most probable classes with their softmax probabilities as float16 (all of them
 when there are at most TOP_K classes); a compressed `.npz`, read back with `allow_pickle=False`. For the
-Clothing Dataset's ~1000 validation images per fold that is about 30 kB.
+Clothing Dataset's ~1000 validation images per fold (20 classes, UUID ids) that is about 60 kB.
 """
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def _board_row(row: pd.Series, metric: str) -> tuple[Cell, ...]:
 
 def _unfinished_row(row: pd.Series) -> tuple[Cell, ...]:
     error = row["error"] if isinstance(row["error"], str) else ""
-    return (Cell(str(row["config"])), Cell(str(row["status"]), css="bad"),
+    return (Cell(str(row["config"]), column="config"), Cell(str(row["status"]), column="status", css="bad"),
             *(Cell(str(row[c]), css="num") for c in ("folds_finished", "folds_failed", "folds_expected")),
             Cell(error, column="error"), Cell(str(row["note"] or "")))
 
@@ -125,7 +125,7 @@ def _fold_table(inputs: ReportInputs, top: pd.DataFrame) -> Table:
     splits = [c for c in cv.columns if c.startswith("split") and c.endswith(f"_{short}")
               and c[len("split"):-len(short) - 1].isdigit()][:FOLD_COLUMNS]
     headers = ("configuration", *(s.removesuffix(f"_{short}") for s in splits), f"mean_{short}", f"std_{short}")
-    rows = tuple((Cell(config), *(number(cv.at[config, c], 4, c) for c in [*splits, f"mean_{short}",
+    rows = tuple((Cell(config, column="config"), *(number(cv.at[config, c], 4, c) for c in [*splits, f"mean_{short}",
                                                                            f"std_{short}"]))
                  for config in top["config"])
     more = inputs.plan.total_folds - len(splits)

@@ -33,7 +33,7 @@ def errors_section(inputs: ReportInputs) -> Section:
     blocks = [Text(_introduction(inputs, oof, pooled)), _accuracy_table(oof),
               Figure(confusion_plot(matrix, names), "out-of-fold confusion matrix",
                      "Rows: the true class; columns: the predicted class. Colour: the share of the true class "
-                     "(each row sums to 1); numbers: images (each image once per repeat)."),
+                     "(each row sums to 1); numbers: predictions (with K folds, each image once per repeat)."),
               _per_class_table(pooled, names), _confused_pairs(matrix, names)]
     blocks += _gallery(inputs, oof, names)
     return Section("errors", f"{TITLE}: {best['config']}", blocks)
@@ -52,11 +52,16 @@ def _introduction(inputs: ReportInputs, oof: OutOfFold, pooled: ValidationPredic
             f"fold (the epoch whose metrics the leaderboard shows): {len(oof.folds)} of the "
             f"{plan.total_folds} folds, {len(pooled)} predictions of the {len(plan.pool)} pool images, "
             f"out-of-fold accuracy {pooled.accuracy():.4f}.")
-    problems = coverage(oof, plan.pool, plan.repeats) if len(oof.folds) == plan.total_folds else []
-    if len(oof.folds) == plan.total_folds and not problems:
-        text += f" Each pool image is predicted exactly once in each of the {plan.repeats} repeat(s)."
+    scheme = inputs.trials.loc[inputs.trials["config"] == oof.config, "scheme"].iloc[0]
+    if scheme != "kfold":
+        text += (f" The folds are {plan.folds} random train/validation splits ({scheme}) per repeat, whose "
+                 f"validation parts overlap: an image may be predicted by several fold models or by none, and "
+                 f"every prediction is counted.")
+    elif len(oof.folds) == plan.total_folds:
+        problems = coverage(oof, plan.pool, plan.repeats)
+        text += "".join(f" {problem}." for problem in problems) or (
+            f" Each pool image is predicted exactly once in each of the {plan.repeats} repeat(s).")
     text += "".join(f" Fold {j}: {why}." for j, why in sorted(oof.missing.items()))
-    text += "".join(f" {problem}." for problem in problems)
     if len(oof.folds) + len(oof.missing) < plan.total_folds:
         text += " Folds that have not finished are not included."
     return text

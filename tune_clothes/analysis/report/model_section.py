@@ -58,7 +58,7 @@ def _estimates(info: dict) -> Table:
         if estimate is None:
             continue
         tested = test["metrics"][name] if test else {}
-        rows.append((Cell(name + ("*" if cv["metric"] == f"val/{name}" else "")),
+        rows.append((Cell(name + ("*" if cv["metric"] == f"val/{name}" else ""), column="metric"),
                      number(estimate.get("mean"), 4, "cv_mean"), number(estimate.get("ci_low"), 4, "cv_ci_low"),
                      number(estimate.get("ci_high"), 4, "cv_ci_high"), number(tested.get("value"), 4, "test"),
                      number(tested.get("ci_low"), 4, "test_ci_low"), number(tested.get("ci_high"), 4, "test_ci_high")))
