@@ -176,7 +176,7 @@ def test_text_from_the_data_is_escaped_wherever_it_lands(synthetic_report):
 
 
 def test_the_page_is_small_and_its_gallery_bounded(synthetic_report):
-    location, html, page = synthetic_report
+    _, html, page = synthetic_report
     assert len(html.encode()) < 10_000_000
     assert all(image["src"].startswith("data:image/") for image in page.images)  # nothing to fetch
     thumbnails = [image for image in page.images if image["alt"].startswith("true: ")]
@@ -241,3 +241,28 @@ def check_out_of_fold(location: str | Path) -> int:
             for repeat in range(inputs.plan.repeats):
                 assert np.array_equal(np.sort(oof.pooled(repeat).positions), inputs.plan.pool)
     return len(complete)
+
+
+def test_predictions_being_written_or_missing_are_named_not_fatal(synthetic_report, tmp_path):
+    """As a running search or an older tune_clothes leaves them: the latest predictions of one fold cut short
+    (being copied), another fold's missing; the report draws what there is and says which folds it lacks."""
+    import shutil
+    location = tmp_path / "copy"
+    shutil.copytree(synthetic_report[0], location)
+    board = pd.read_csv(location / LEADERBOARD_CSV)
+    best = board[board["is_best"]].iloc[0]
+    for trial in location.iterdir():
+        params = json.loads((trial / "params.json").read_text()) if (trial / "params.json").is_file() else {}
+        if params and (params["lr"], params["batch_size"]) == (best["lr"], best["batch_size"]):
+            files = sorted(trial.glob("checkpoint_*/*_val_predictions.npz"))
+            if params[M.FOLD] == 0:
+                files[-1].write_bytes(files[-1].read_bytes()[:200])
+            elif params[M.FOLD] == 1:
+                for file in files:
+                    file.unlink()
+    write_report(str(location))
+    _, page = read_page(location)
+    assert page.sections["errors"] and len(page.rows("fold_accuracy")) == 1
+    text = " ".join(" ".join(page.text).split())
+    assert "Fold 0: no checkpoint of its last epoch (4) holds predictions; found: unreadable" in text
+    assert "Fold 1: no validation predictions in its checkpoints" in text

@@ -144,7 +144,7 @@ def test_out_of_fold_predictions_are_what_the_checkpointed_fold_models_predict(c
                                      experiment.train.image_size), mmap_mode="r")
     best = inputs.trials[inputs.trials["config"] == inputs.best()["config"]]
     for trial, j in zip(best["trial"], best["j"]):
-        latest = sorted((Path(report.location) / trial).glob("checkpoint_*"))[-1]
+        latest = max((Path(report.location) / trial).glob("checkpoint_*"))
         saved = load_predictions(latest / predictions_file(j))
         network = build_model(ModelConfig(name="fashion_cnn"), len(inputs.dataset["class_counts"])).eval()
         network.load_state_dict(load_checkpoint(latest / f"fold{j}.pt")["model"])
@@ -158,7 +158,7 @@ def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(adaptiv
 
     from tune_clothes.analysis.report.page import write_report
     write_report(adaptive_search.location)
-    html, page = read_page(adaptive_search.location)
+    _, page = read_page(adaptive_search.location)
     board = adaptive_search.leaderboard
     complete = int((board["status"] == "complete").sum())
     assert [name for name, applies in page.sections.items() if not applies] == (

@@ -34,6 +34,7 @@ CLOTHING_COUNTS = {"T-Shirt": 897, "Longsleeve": 645, "Pants": 626, "Shoes": 393
                    "Undershirt": 105, "Blazer": 101, "Hoodie": 88, "Body": 63, "Other": 54, "Top": 39,
                    "Blouse": 21}
 NODES = ("3f6c1a0b9e2d4c5f8a7b6e5d4c3b2a1f", "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d")
+START = 1.7e9  # seconds since 1970: when the synthetic search started; trial n starts a minute after trial n-1
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,17 @@ def write_synthetic_experiment(experiment: Experiment, data: SyntheticData = Syn
     write_experiment_files(location, experiment, index, plan)
     axes = list(experiment.search.grid)
     configurations = list(itertools.product(*(experiment.search.grid[a].values for a in axes)))
-    started = 1.7e9  # seconds since 1970: the search's start
     for number, (values, j) in enumerate(itertools.product(configurations, range(plan.total_folds))):
-        params = {**dict(zip(axes, values)), M.FOLD: j}
-        split = params.get("split", experiment.cv.split)
-        val = plan.fold(split, j)[1]
-        _write_trial(Path(location), number, params, experiment.with_axes(dict(zip(axes, values))), index, val,
-                     started + 60.0 * number, rng)
+        configuration = experiment.with_axes(dict(zip(axes, values)))
+        val = plan.fold(configuration.cv.split, j)[1]
+        _write_trial(Path(location) / _trial_name(number, values, axes, j), {**dict(zip(axes, values)), M.FOLD: j},
+                     configuration, (index, val), rng)
     return location
+
+
+def _trial_name(number: int, values: tuple, axes: list[str], j: int) -> str:
+    """As Tune names a trial folder (trial id, fold, values), at most 120 characters."""
+    return f"0a1b2_{number:05d}_fold{j}_{','.join(f'{a}={v}' for a, v in zip(axes, values))}"[:120]
 
 
 def _write_dataset(root: Path, data: SyntheticData, rng: np.random.Generator) -> DatasetIndex:
@@ -83,11 +87,13 @@ def _write_dataset(root: Path, data: SyntheticData, rng: np.random.Generator) ->
     return DatasetIndex("clothing", str(root), ids, labels.astype(np.int64), names)
 
 
-def _write_trial(location: Path, number: int, params: dict[str, Any], experiment: Experiment,
-                 index: DatasetIndex, val: np.ndarray, start: float, rng: np.random.Generator) -> None:
-    trial_id = f"0a1b2_{number:05d}"
-    label = ",".join(f"{k}={v}" for k, v in params.items() if k != M.FOLD)
-    trial_dir = location / f"{trial_id}_fold{params[M.FOLD]}_{label}"[:120]
+def _write_trial(trial_dir: Path, params: dict[str, Any], experiment: Experiment,
+                 validation: tuple[DatasetIndex, np.ndarray], rng: np.random.Generator) -> None:
+    """A finished trial: params.json, a result.json line per epoch, the last two epochs' checkpoints."""
+    index, val = validation
+    trial_id = trial_dir.name[:11]
+    number = int(trial_id[6:])
+    start = START + 60.0 * number
     trial_dir.mkdir(parents=True)
     (trial_dir / "params.json").write_text(json.dumps(params))
     skill = _skill(params)

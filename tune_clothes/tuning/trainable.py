@@ -3,8 +3,8 @@ epoch to Tune.
 
 `fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
 configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step and sends the mean over folds
-each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch and resume from Tune's
-checkpoint after a failure.
+each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch (with each fold's
+validation predictions of that epoch, for the report) and resume from Tune's checkpoint after a failure.
 """
 from __future__ import annotations
 

@@ -57,6 +57,7 @@ def level_effects(inputs: ReportInputs, complete: pd.DataFrame, axis: str) -> li
     """Per value of a listed axis: the mean over the complete configurations with it, and a corrected
     interval from the averaged recipe's fold scores (each fold j: the mean over those configurations)."""
     scores = _fold_scores(inputs, complete)
+    # n_val/n_train of the correction: the mean over the experiment's fold schemes (one, unless split is an axis)
     ratio = float(np.mean([scheme.ratio(scheme.val_train_ratios) for scheme in fold_schemes(inputs.plan).values()]))
     effects = []
     for value in inputs.experiment.search.axes[axis].values:

@@ -32,10 +32,10 @@ def model_section(inputs: ReportInputs) -> Section:
     test_file = storage.join(folder, TEST_METRICS_JSON)
     if info.get("test") and storage.exists(test_file):
         test = json.loads(storage.read_text(test_file))
-        matrix = np.array(test["confusion_matrix"])
-        blocks.append(Figure(confusion_plot(matrix, list(test["class_names"])), "confusion matrix on the locked test set",
-                             f"The locked test set ({test['images']} images), evaluated once: rows the true class, "
-                             f"columns the predicted class."))
+        caption = (f"The locked test set ({test['images']} images), evaluated once: rows the true class, columns "
+                   f"the predicted class.")
+        figure = confusion_plot(np.array(test["confusion_matrix"]), list(test["class_names"]))
+        blocks.append(Figure(figure, "confusion matrix on the locked test set", caption))
     else:
         blocks.append(Text("No locked test set: the experiment held no images out (set cv.test_fraction before "
                            "the search to have one)."))

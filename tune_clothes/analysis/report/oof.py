@@ -9,6 +9,7 @@ fold's reported `val/acc`.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +74,7 @@ def _predictions_at(checkpoints: list[str], j: int, epochs_done: int) -> Validat
             continue
         try:
             predictions = load_predictions(storage.read_bytes(path))
-        except (OSError, ValueError, KeyError) as err:  # a file being copied while the search runs
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # being copied while a search runs
             epochs_seen.append(f"unreadable {path.rsplit('/', 1)[-1]} ({err})")
             continue
         if predictions.epochs_done == epochs_done:
