@@ -18,7 +18,7 @@ import pandas as pd
 from tune_clothes.analysis.comparison import fold_schemes
 from tune_clothes.analysis.leaderboard import COMPLETE, plain_value
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
-from tune_clothes.analysis.report.effects_plots import axis_effects_plot, parallel_coordinates
+from tune_clothes.analysis.report.effects_plots import axis_effects_plot, ordered_values, parallel_coordinates
 from tune_clothes.analysis.report.inputs import ReportInputs
 from tune_clothes.analysis.results import FINISHED
 from tune_clothes.analysis.statistics import corrected_estimate
@@ -60,7 +60,7 @@ def level_effects(inputs: ReportInputs, complete: pd.DataFrame, axis: str) -> li
     # n_val/n_train of the correction: the mean over the experiment's fold schemes (one, unless split is an axis)
     ratio = float(np.mean([scheme.ratio(scheme.val_train_ratios) for scheme in fold_schemes(inputs.plan).values()]))
     effects = []
-    for value in inputs.experiment.search.axes[axis].values:
+    for value in ordered_values(inputs.experiment.search.axes[axis]):
         chosen = [config for config, v in zip(complete["config"], complete[axis]) if _same(v, value)]
         if not chosen:
             continue

@@ -94,11 +94,18 @@ def parallel_coordinates(inputs: ReportInputs) -> str:
     return data_uri(figure)
 
 
+def ordered_values(axis: Choice) -> list:
+    """A listed axis's values in the order to draw them: numbers from small to large, anything else as listed."""
+    values = list(axis.values)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return sorted(values) if numbers else values
+
+
 def _positions(values: pd.Series, axis) -> np.ndarray:
-    """Each configuration's place on the axis, 0..1: listed values evenly spaced in their listed order;
+    """Each configuration's place on the axis, 0..1: listed values evenly spaced (see `ordered_values`);
     a range linearly (or on a log scale) from low to high."""
     if isinstance(axis, Choice):
-        index = {_key(v): i for i, v in enumerate(axis.values)}
+        index = {_key(v): i for i, v in enumerate(ordered_values(axis))}
         return np.array([index.get(_key(v), 0) for v in values], dtype=float) / max(1, len(axis.values) - 1)
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(float)
     low, high = (math.log(axis.low), math.log(axis.high)) if axis.log else (axis.low, axis.high)
@@ -108,7 +115,7 @@ def _positions(values: pd.Series, axis) -> np.ndarray:
 def _ticks(values: pd.Series, axis) -> list[tuple[float, str]]:
     if isinstance(axis, Choice):
         n = max(1, len(axis.values) - 1)
-        return [(i / n, str(value)) for i, value in enumerate(axis.values)]
+        return [(i / n, str(value)) for i, value in enumerate(ordered_values(axis))]
     return [(0.0, f"{axis.low:g}"), (1.0, f"{axis.high:g}")]
 
 
