@@ -18,8 +18,7 @@ PYPROJECT = PACKAGE.parent / "pyproject.toml"
 ALLOWED = {"config": {"config"}, "data": {"config", "data"}, "training": {"config", "data", "training"},
            "analysis": {"config", "data", "training", "analysis"},
            "packaging": {"config", "data", "training", "analysis", "packaging"},
-           # the refit trial takes its job from packaging.refit_job (plain data; importing it loads no analysis)
-           "tuning": {"config", "data", "training", "tuning", "packaging"}}
+           "tuning": {"config", "data", "training", "tuning"}}
 #: Third-party packages a layer must not import, even lazily inside a function.
 FORBIDDEN = {"config": {"ray", "torch"}, "data": {"ray", "torch"}, "training": {"ray"}, "analysis": {"ray"},
              "packaging": {"ray"}}

@@ -20,7 +20,7 @@ from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.data.experiment_folder import FINAL_DIR
 from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
-from tune_clothes.packaging.refit_job import RefitFailed, RefitJob
+from tune_clothes.training.refit_job import RefitFailed, RefitJob
 
 FAILED = 1
 

@@ -35,7 +35,7 @@ from tune_clothes.packaging.inference import TorchScorer, model_input
 from tune_clothes.packaging.labelled_data import from_index
 from tune_clothes.packaging.model_folder import MODEL_CARD, MODEL_JSON, TEST_METRICS_JSON
 from tune_clothes.packaging.onnx_export import ONNX_FILE, export_onnx
-from tune_clothes.packaging.refit_job import RefitJob
+from tune_clothes.training.refit_job import RefitJob
 from tune_clothes.training.callbacks import load_checkpoint
 
 log = logging.getLogger(__name__)

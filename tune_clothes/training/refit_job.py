@@ -1,6 +1,6 @@
-"""What a final refit is asked to do, and how it can fail: the contract between `final_model` (which
-decides it) and `tuning.refit` (which runs it as a Ray Tune trial). Plain data only, so the orchestration
-layer can import it without the rest of packaging."""
+"""What a final refit is asked to train, and how it can fail: the contract between `packaging.final_model`
+(which decides it) and `tuning.refit` (which runs it as a Ray Tune trial). Plain data in the training layer,
+which both import, so neither of the two imports the other."""
 from __future__ import annotations
 
 from dataclasses import dataclass
