@@ -97,6 +97,21 @@ def clean_search(ray_local, tmp_path_factory):
     return experiment, search_and_summarize(experiment)
 
 
+@pytest.fixture(scope="session")
+def failing_search(ray_local, tmp_path_factory):
+    """The tiny search on 2 folds and 2 epochs where lr=0.01 crashes in its second epoch on fold 0 at every
+    attempt, so it exhausts its retry (max_failures=1) and fails; lr=0.001 completes."""
+    import json
+
+    from tune_clothes.config.loader import experiment_from_dict
+    from tune_clothes.tuning.faults import ENV_VAR
+    faults = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}}]
+    space = tiny_space(tmp_path_factory.mktemp("failing"), "failing", cv={"folds": 2}, train={"epochs": 2})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV_VAR, json.dumps(faults))
+        return search_and_summarize(experiment_from_dict(space))
+
+
 def search_and_summarize(experiment, options=None):
     """What the search command does: run the search, then summarize it from the files on disk."""
     from tune_clothes.analysis.summary import write_summary

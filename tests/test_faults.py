@@ -15,8 +15,9 @@ import pytest
 import yaml
 from conftest import search_and_summarize, tiny_space, trial_dirs
 from ray_nodes import end_processes, process_tree, wait_for
+from test_report import assert_numbers_equal_the_csv_files, read_page
 
-from tune_clothes.analysis.summary import ExperimentSummary
+from tune_clothes.analysis.summary import ExperimentSummary, write_summary
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict, load_experiment
 from tune_clothes.tuning.faults import ENV_VAR
@@ -45,11 +46,9 @@ def board(report) -> pd.DataFrame:
     return report.leaderboard[COMPARED].sort_values("lr").reset_index(drop=True)
 
 
-def test_failing_configurations_are_reported_and_the_others_complete(ray_local, tmp_path, monkeypatch):
+def test_failing_configurations_are_reported_and_the_others_complete(failing_search):
     """A trial that crashes on every attempt exhausts its retry (max_failures=1)."""
-    fault = {"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}}  # every attempt
-    report = run_with_faults(tmp_path, "failing", [fault], monkeypatch, cv={"folds": 2},
-                             train={"epochs": 2})  # enough to fail in the second epoch
+    report = failing_search
     by_lr = report.leaderboard.set_index("lr")
     assert by_lr.loc[0.001, "status"] == "complete" and by_lr.loc[0.001, "folds_finished"] == 2
     assert by_lr.loc[0.01, "status"] == "failed" and by_lr.loc[0.01, "folds_finished"] == 1
@@ -61,12 +60,30 @@ def test_failing_configurations_are_reported_and_the_others_complete(ray_local, 
     assert failures == {0: 2, 1: 0}  # the first attempt and its one retry, as Tune counted them
 
 
+def test_the_report_lists_the_failed_configurations_with_their_errors(failing_search):
+    html, page = _report_of(failing_search.location)
+    unfinished = {row["config"]["text"]: row for row in page.rows("unfinished")}
+    assert unfinished["lr=0.01"]["status"]["text"] == "failed"
+    assert "injected crash at epoch 1" in unfinished["lr=0.01"]["error"]["text"]
+    assert page.sections["errors"] and "Where the best configuration errs: lr=0.001" in html
+    assert_numbers_equal_the_csv_files(failing_search.location, page)
+
+
+def _report_of(location: str | Path):
+    """The summary and report.html written from the folder's files as they are now; (html, parsed page)."""
+    from tune_clothes.analysis.report.page import write_report
+    write_summary(str(location))
+    write_report(str(location))
+    return read_page(location)
+
+
 @dataclass(frozen=True)
 class Interrupted:
     location: Path
     crash_markers: list[Path]  # one per time the crash fired
     saved: dict[str, dict]  # what Tune's saved state said of each trial folder when the driver was killed
     results_then: dict[str, str]  # trial folder -> its result.json then, for the trials saved as finished
+    page_then: str  # the text of report.html written from the folder right after the kill
     report: ExperimentSummary  # after the resume
 
 
@@ -113,8 +130,9 @@ def interrupted(clean_search, tmp_path_factory) -> Interrupted:
         driver.wait()
     results_then = {name: (location / name / "result.json").read_text() for name, trial in saved.items()
                     if trial["status"] == "TERMINATED"}
+    _, page = _report_of(location)  # the interrupted search: the report says so, and draws what there is
     report = search_and_summarize(load_experiment(space), SearchOptions(resume=True))
-    return Interrupted(location, list((root / "fired").iterdir()), saved, results_then, report)
+    return Interrupted(location, list((root / "fired").iterdir()), saved, results_then, "".join(page.text), report)
 
 
 def _finished(config: dict, saved: dict[str, dict]) -> dict[str, dict] | None:
@@ -150,3 +168,8 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(interrupted, 
     uninterrupted = board(clean_search[1]).drop(columns="rank")
     pd.testing.assert_frame_equal(resumed, uninterrupted[uninterrupted["lr"] == 0.01].reset_index(drop=True))
     assert resumed["folds_finished"].tolist() == [3]
+
+
+def test_the_report_of_an_interrupted_search_says_so(interrupted):
+    finished = len(interrupted.results_then)
+    assert f"{finished} of 3 trials finished: the search is still running or was interrupted" in interrupted.page_then

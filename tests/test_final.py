@@ -123,6 +123,28 @@ def test_evaluate_and_predict_take_fashion_mnist_files_and_grey_images_of_any_si
     assert sum(right) > 6
 
 
+def test_the_report_shows_the_final_model_beside_the_cv_estimate(fashion_search):
+    from test_report import read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, summary = fashion_search
+    folder = Path(summary.location) / "final"
+    if not (folder / "model.json").is_file():
+        assert run(final, summary.location) == 0
+    write_report(summary.location)
+    html, page = read_page(summary.location)
+    assert all(page.sections[name] for name in ("final", "errors"))  # Fashion-MNIST's grey thumbnails too
+    info = json.loads((folder / "model.json").read_text())
+    rows = page.rows("final_estimates")
+    assert len(rows) == 4 and rows[0]["metric"]["text"] == "acc*"  # the metric the search ranked by
+    acc = rows[0]
+    assert float(acc["cv_mean"]["value"]) == info["cv_estimate"]["statistics"][M.VAL_ACC]["mean"]
+    assert float(acc["test"]["value"]) == info["test"]["metrics"]["acc"]["value"]
+    assert float(acc["test_ci_low"]["value"]) == info["test"]["metrics"]["acc"]["ci_low"]
+    assert any(image["alt"] == "confusion matrix on the locked test set" for image in page.images)
+    assert "The locked test set (40 images), evaluated once" in html
+
+
 def test_ensemble_averages_the_fold_models_at_their_best_checkpoints(fashion_search, tmp_path, capsys):
     _, summary = fashion_search
     assert run(final, summary.location, "--strategy", "ensemble", "--out", tmp_path / "ensemble") == 0

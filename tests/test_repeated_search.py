@@ -118,3 +118,11 @@ def test_cv_results_has_a_split_column_per_fold_and_the_leaderboards_means(inter
     assert len(merged) == 4
     assert np.allclose(merged["mean_acc"], merged[f"{M.VAL_ACC}/mean"])
     assert sorted(results["rank_acc"]) == sorted(board[f"{M.VAL_ACC}/mean"].rank(method="min", ascending=False))
+
+
+def test_out_of_fold_predictions_cover_the_pool_once_per_repeat(interrupted_and_resumed):
+    """Two repeats of 2 folds: each repeat's K-fold models predict every pool image once; the split=0.7
+    configurations' folds predict exactly their own validation images. The resumed trial included."""
+    from test_report import check_out_of_fold
+    _, _, resumed = interrupted_and_resumed
+    assert check_out_of_fold(resumed.location) == 4

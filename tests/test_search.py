@@ -93,3 +93,63 @@ def test_resume_of_a_search_killed_before_tune_saved_anything_runs_it(ray_local,
     write_experiment_files(location, experiment, inputs.index, inputs.plan)  # the driver died right after this
     report = search_and_summarize(experiment, SearchOptions(resume=True))
     assert report.leaderboard["folds_finished"].tolist() == [2]
+
+
+def test_the_report_of_a_finished_search_has_every_section_and_the_csv_numbers(clean_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, report = clean_search
+    write_report(report.location)
+    html, page = read_page(report.location)
+    assert [name for name, applies in page.sections.items() if not applies] == ["adaptive", "final"]
+    assert "All 6 trials finished." in html
+    assert_numbers_equal_the_csv_files(report.location, page)
+    assert check_out_of_fold(report.location) == 2
+
+
+def test_out_of_fold_predictions_are_what_the_checkpointed_fold_models_predict(clean_search):
+    """Reload each fold model of the best configuration from the checkpoint beside its predictions and predict
+    its validation images again, from the image cache: the same classes."""
+    import numpy as np
+    import torch
+
+    from tune_clothes.analysis.report.inputs import read_inputs
+    from tune_clothes.config import ModelConfig
+    from tune_clothes.data.image_cache import find_image_cache
+    from tune_clothes.packaging.inference import model_input
+    from tune_clothes.training.callbacks import load_checkpoint
+    from tune_clothes.training.models import build_model
+    from tune_clothes.training.predictions import load_predictions, predictions_file
+    experiment, report = clean_search
+    inputs = read_inputs(report.location)
+    cache = np.load(find_image_cache(Path(experiment.dataset.cache_dir), "synthetic", inputs.dataset["fingerprint"],
+                                     experiment.train.image_size), mmap_mode="r")
+    best = inputs.trials[inputs.trials["config"] == inputs.best()["config"]]
+    for trial, j in zip(best["trial"], best["j"]):
+        latest = max((Path(report.location) / trial).glob("checkpoint_*"))
+        saved = load_predictions(latest / predictions_file(j))
+        network = build_model(ModelConfig(name="fashion_cnn"), len(inputs.dataset["class_counts"])).eval()
+        network.load_state_dict(load_checkpoint(latest / f"fold{j}.pt")["model"])
+        with torch.inference_mode():
+            again = network(model_input(np.array(cache[saved.positions]), 3)).argmax(dim=1).numpy()
+        assert np.array_equal(again, saved.predicted), trial
+
+
+def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(messy_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, _, summary = messy_search
+    write_report(summary.location)
+    _, page = read_page(summary.location)
+    board = summary.leaderboard
+    complete = int((board["status"] == "complete").sum())
+    assert [name for name, applies in page.sections.items() if not applies] == (
+        ["final"] if complete >= 2 else ["effects", "final"])  # comparing hyperparameters takes 2 complete ones
+    rungs = page.rows("asha_rungs")
+    assert [int(row["rung"]["value"]) for row in rungs if "rung" in row] == [1, 2]  # 3 epochs, grace 1, factor 2
+    ended = sum(int(row["stopped"]["value"]) for row in rungs)
+    assert ended == (board["status"] != "complete").sum()  # every configuration ASHA stopped, at its rung
+    assert_numbers_equal_the_csv_files(summary.location, page)
+    assert check_out_of_fold(summary.location) >= 1  # lock-step trials: every fold in one trial

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.data.experiment_folder import FINAL_DIR
 from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
 from tune_clothes.training.refit_job import RefitFailed, RefitJob
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
     location = os.path.abspath(os.path.expanduser(args.experiment_dir))
-    request = FinalRequest(location, (args.out or Path(location) / "final").expanduser().absolute(),
+    request = FinalRequest(location, (args.out or Path(location) / FINAL_DIR).expanduser().absolute(),
                            args.strategy, args.epochs, args.config, args.resume)
     try:
         final = build_final_model(request, functools.partial(_refit_on_ray, args=args))

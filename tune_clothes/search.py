@@ -1,13 +1,14 @@
 """`python -m tune_clothes.search --space FILE`: run every configuration on every fold with Ray Tune.
 
 Runs every configuration of the search space (e.g. search_spaces/demo.yaml) on every cross-validation fold,
-then writes and prints the leaderboard.
+then writes and prints the leaderboard, and writes report.html.
 
 Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Sequence
 
@@ -16,6 +17,7 @@ from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.config.loader import load_experiment
 
 NOTHING_FINISHED = 1
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -55,7 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary.table)
     print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv; tensorboard "
           f"--logdir {location})")
+    _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
+
+
+def _write_report(location: str) -> None:
+    """The search's results are on disk and printed by now: a report that cannot be drawn is logged, with the
+    command that retries it, and does not change the search's exit status."""
+    from tune_clothes.analysis.report.page import write_report  # matplotlib and Jinja2: only when needed
+    try:
+        print(f"report: {write_report(location)}")
+    except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
+        log.exception("report.html could not be written; the results are complete: retry with "
+                      "python -m tune_clothes.report %s", location)
 
 
 if __name__ == "__main__":

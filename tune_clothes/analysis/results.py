@@ -56,7 +56,7 @@ def search_axes(experiment: Experiment) -> list[str]:
 
 def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment) -> list[dict[str, Any]]:
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
-    reports = _results(trial_dir)
+    reports = read_reports(trial_dir)
     last = reports[-1] if reports else {}
     error = _error_message(trial_dir)
     finished = is_final_report(last)
@@ -79,8 +79,9 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
             for j, prefix in fold_keys.items()]
 
 
-def _results(trial_dir: str) -> list[dict[str, Any]]:
-    """Every report of the trial; a line cut short by a killed process is skipped."""
+def read_reports(trial_dir: str) -> list[dict[str, Any]]:
+    """Every report of the trial (Tune's result.json, a JSON object a line); a line cut short by a killed
+    process is skipped."""
     path = storage.join(trial_dir, "result.json")
     if not storage.exists(path):
         return []

@@ -22,6 +22,10 @@ VERSIONS_JSON = "versions.json"
 LEADERBOARD_CSV = "leaderboard.csv"
 CV_RESULTS_CSV = "cv_results.csv"
 BEST_CONFIG_YAML = "best_config.yaml"
+REPORT_HTML = "report.html"
+FINAL_DIR = "final"  # where `final` builds the model of the search, unless given --out
+MODEL_JSON = "model.json"  # in a model folder: how the model was made; written last, so a folder with it is complete
+TEST_METRICS_JSON = "test_metrics.json"  # in a model folder: the locked test set's metrics, when there was one
 PACKAGES = ("tune_clothes", "ray", "torch", "torchvision", "albumentations", "scikit-learn", "pandas", "numpy",
             "pillow", "optuna", "ptflops")
 

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tune_clothes.config.errors import UserError
+from tune_clothes.data.experiment_folder import MODEL_JSON, TEST_METRICS_JSON
 from tune_clothes.packaging.bundle import MODEL_PT, ModelBundle, load_bundle
 from tune_clothes.packaging.inference import Scorer, TorchScorer
 from tune_clothes.packaging.onnx_export import ONNX_FILE, OnnxScorer
 
-MODEL_JSON = "model.json"  # written last: a folder with it is complete
 MODEL_CARD = "model_card.md"
-TEST_METRICS_JSON = "test_metrics.json"
 BACKENDS = ("torch", "onnx")
 
 

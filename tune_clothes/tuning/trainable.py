@@ -3,8 +3,8 @@ epoch to Tune.
 
 `fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
 configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step and sends the mean over folds
-each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch and resume from Tune's
-checkpoint after a failure.
+each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch (with each fold's
+validation predictions of that epoch, for the report) and resume from Tune's checkpoint after a failure.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from tune_clothes.data.index import DatasetIndex
 from tune_clothes.training.callbacks import load_checkpoint, save_checkpoint
 from tune_clothes.training.fit import Callback, FoldData, TrainingState, train_folds
 from tune_clothes.training.fold_data import fold_data
+from tune_clothes.training.predictions import predictions_file, save_predictions, validation_predictions
 from tune_clothes.tuning.faults import Fault, fault_injectors
 
 CLASS_METRICS_FILE = "class_metrics.json"  # per-class F1 and confusion matrix of the checkpoint's epoch
@@ -74,9 +75,11 @@ def train_and_report(experiment: Experiment, inputs: TrialInputs,
     size = experiment.train.image_size
     cache = ensure_image_cache(inputs.index, size, Path(experiment.dataset.cache_dir), workers=cpus,
                                key=inputs.cache_keys[size])
+    folds = data_of(cache)
+    send = functools.partial(_send_to_tune, epochs=experiment.train.epochs, folds=folds, ids=inputs.index.ids)
     with _explain_out_of_memory(experiment):
-        train_folds(experiment.recipe, data_of(cache), callbacks, device=device, resume=_checkpointed_states(),
-                    after_epoch=functools.partial(_send_to_tune, epochs=experiment.train.epochs))
+        train_folds(experiment.recipe, folds, callbacks, device=device, resume=_checkpointed_states(),
+                    after_epoch=send)
 
 
 def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
@@ -96,12 +99,17 @@ def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
     return metrics
 
 
-def _send_to_tune(states: dict[int, TrainingState], epochs: int) -> None:
-    """Send an epoch to Tune with a checkpoint of every fold's state (copied by Ray before `report` returns)."""
+def _send_to_tune(states: dict[int, TrainingState], epochs: int, folds: Mapping[int, FoldData],
+                  ids: Sequence[str]) -> None:
+    """Send an epoch to Tune with a checkpoint of every fold's state and its validation predictions at this
+    epoch (copied by Ray before `report` returns), so the latest checkpoint, which Tune always keeps, holds
+    the predictions behind the trial's last reported metrics: the ones the leaderboard uses."""
     with tempfile.TemporaryDirectory() as directory:
         for fold, state in states.items():
             save_checkpoint(state.checkpoint(), Path(directory) / f"fold{fold}.pt")
             (Path(directory) / f"fold{fold}_{CLASS_METRICS_FILE}").write_text(json.dumps(state.class_metrics))
+            save_predictions(validation_predictions(state, folds[fold].val, ids),
+                             Path(directory) / predictions_file(fold))
         done = next(iter(states.values())).epoch + 1
         tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id()},
                     checkpoint=tune.Checkpoint.from_directory(directory))
