@@ -25,7 +25,7 @@ from tune_clothes.analysis.selection import Selection, select_configuration
 from tune_clothes.config.errors import UserError
 from tune_clothes.data import storage
 from tune_clothes.data.datasets import CHANNELS, load_index
-from tune_clothes.data.experiment_folder import FOLDS_JSON
+from tune_clothes.data.experiment_folder import FOLDS_JSON, MODEL_JSON, TEST_METRICS_JSON
 from tune_clothes.data.folds import FoldPlan, load_fold_plan
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.packaging import model_card
@@ -33,10 +33,10 @@ from tune_clothes.packaging.bundle import MODEL_PT, ModelBundle, save_bundle
 from tune_clothes.packaging.evaluation import evaluate
 from tune_clothes.packaging.inference import TorchScorer, model_input
 from tune_clothes.packaging.labelled_data import from_index
-from tune_clothes.packaging.model_folder import MODEL_CARD, MODEL_JSON, TEST_METRICS_JSON
+from tune_clothes.packaging.model_folder import MODEL_CARD
 from tune_clothes.packaging.onnx_export import ONNX_FILE, export_onnx
-from tune_clothes.training.refit_job import RefitJob
 from tune_clothes.training.callbacks import load_checkpoint
+from tune_clothes.training.refit_job import RefitJob
 
 log = logging.getLogger(__name__)
 REFIT_DIR = "refit"  # Tune's folder of the refit trial, inside the model folder

@@ -14,11 +14,11 @@ from typing import Any
 from tune_clothes.analysis.selection import Selection
 from tune_clothes.config.loader import experiment_to_dict
 from tune_clothes.data import storage
-from tune_clothes.data.experiment_folder import DATASET_JSON, package_versions
+from tune_clothes.data.experiment_folder import DATASET_JSON, MODEL_JSON, TEST_METRICS_JSON, package_versions
 from tune_clothes.data.folds import FoldPlan
 from tune_clothes.packaging.bootstrap_metrics import SUMMARY
 from tune_clothes.packaging.bundle import FORMAT_VERSION, MODEL_PT, ModelBundle
-from tune_clothes.packaging.model_folder import MODEL_CARD, MODEL_JSON, TEST_METRICS_JSON
+from tune_clothes.packaging.model_folder import MODEL_CARD
 from tune_clothes.packaging.onnx_export import ONNX_FILE, ExportCheck
 
 MONITOR_NOTE = ("the refit holds no image out (it trains on the whole pool), so its per-epoch 'val' metrics are "

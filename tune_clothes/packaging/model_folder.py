@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tune_clothes.config.errors import UserError
-from tune_clothes.data.experiment_folder import MODEL_JSON, TEST_METRICS_JSON
+from tune_clothes.data.experiment_folder import MODEL_JSON
 from tune_clothes.packaging.bundle import MODEL_PT, ModelBundle, load_bundle
 from tune_clothes.packaging.inference import Scorer, TorchScorer
 from tune_clothes.packaging.onnx_export import ONNX_FILE, OnnxScorer

@@ -15,10 +15,10 @@ from ray import tune
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.datasets import content_key
 from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
-from tune_clothes.training.refit_job import RefitFailed, RefitJob
 from tune_clothes.training.callbacks import load_checkpoint
 from tune_clothes.training.fit import FoldData
 from tune_clothes.training.fold_data import pool_data
+from tune_clothes.training.refit_job import RefitFailed, RefitJob
 from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, check_shared_storage
 from tune_clothes.tuning.faults import fault_injectors, faults_from_env
 from tune_clothes.tuning.runner import SearchOptions, ray_session

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from tune_clothes.analysis.report.blocks import Figure, Section
-from tune_clothes.analysis.report.figures import BEST_COLOUR, BAD_COLOUR, data_uri, new_figure, styled
+from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, data_uri, new_figure, styled
 from tune_clothes.analysis.report.inputs import ReportInputs
 
 CURVE_CONFIGS = 3  # configurations shown
