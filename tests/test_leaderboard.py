@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from tune_clothes.analysis.comparison import FoldScheme
-from tune_clothes.analysis.leaderboard import SINGLE_CONFIG, BoardSettings, best_configuration, summarize
+from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
+from tune_clothes.config.labels import SINGLE_CONFIG
 from tune_clothes.analysis.statistics import corrected_estimate, holm, welch_difference
 from tune_clothes.analysis.table import format_leaderboard
 from tune_clothes.config.errors import UserError

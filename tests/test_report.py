@@ -20,7 +20,7 @@ from headless_chromium import find_chromium, open_page, screenshot_path
 from PIL import Image
 
 from tune_clothes import report
-from tune_clothes.analysis.leaderboard import config_label
+from tune_clothes.analysis.leaderboard import config_labels
 from tune_clothes.analysis.report.errors import GALLERY_SIZE
 from tune_clothes.analysis.report.gallery import THUMBNAIL_SIDE
 from tune_clothes.analysis.report.inputs import read_inputs
@@ -109,7 +109,7 @@ def assert_numbers_equal_the_csv_files(location: str | Path, page: ReportPage, m
         assert (row["tied_with_best"]["value"] == "True") == bool(expected["tied_with_best"])
     cv = pd.read_csv(Path(location) / CV_RESULTS_CSV)
     axes = [column.removeprefix("param_") for column in cv.columns if column.startswith("param_")]
-    cv.index = [config_label([row[f"param_{a}"] for a in axes], axes) for _, row in cv.iterrows()]
+    cv.index = config_labels(cv.rename(columns={f"param_{a}": a for a in axes}), axes)
     fold_rows = page.rows("fold_scores")
     assert fold_rows and any(column.startswith("split") for column in fold_rows[0])
     for row in fold_rows:

@@ -10,17 +10,17 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.comparison import FoldScheme, FoldScores, compare_with_best
 from tune_clothes.analysis.statistics import corrected_estimate
 from tune_clothes.config.errors import UserError
+from tune_clothes.config.labels import Labeller
+from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
 
 FINISHED, FAILED = "finished", "failed"  # trial statuses in the input
 COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED)
-SINGLE_CONFIG = "(single configuration)"  # the config label of an experiment with no search axes
 NO_ERROR_MESSAGE = "(no error message recorded)"
 STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/<statistic>
 COMPARISON_COLUMNS = ("comparison", "p_value", "p_holm", "tied_with_best", "prob_equivalent", "prob_best_better")
@@ -57,7 +57,9 @@ def summarize(trials: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     `error` is the first failure, `note` says what a number cannot say (too few folds, an incomplete best).
     """
     metric_list = _check_inputs(trials, settings)
-    rows = [_summarize_config(group, settings, metric_list) for group in config_groups(trials, settings.axes)]
+    labeller = Labeller(settings.axes, _configurations(trials, settings.axes))
+    rows = [_summarize_config(group, settings, metric_list, labeller)
+            for group in config_groups(trials, settings.axes)]
     board = pd.DataFrame(rows, columns=_columns(settings.axes, metric_list))
     board = _rank(board, settings.metric, settings.mode)
     board = _compare(board, settings)
@@ -130,12 +132,13 @@ def _columns(axes: Sequence[str], metrics: list[str]) -> list[str]:
             *stat_columns, "error", _SCORES]
 
 
-def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str]) -> dict[str, Any]:
+def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str],
+                      labeller: Labeller) -> dict[str, Any]:
     finished = group[group["status"] == FINISHED].set_index(["repeat", "fold"]).sort_index()
     failed = group[group["status"] == FAILED].sort_values(["repeat", "fold"])
     values = [group[axis].iloc[0] for axis in settings.axes]
     row: dict[str, Any] = dict(zip(settings.axes, values))
-    row.update(config=config_label(values, settings.axes), folds_finished=finished.index.nunique(),
+    row.update(config=labeller.label(row), folds_finished=finished.index.nunique(),
                folds_failed=len(failed[["repeat", "fold"]].drop_duplicates()),
                folds_expected=settings.folds_expected)
     complete = row["folds_finished"] >= settings.folds_expected
@@ -205,23 +208,20 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     return board
 
 
-# --- values and labels --------------------------------------------------------------------------------------
+# --- labels ------------------------------------------------------------------------------------------------
 
-def plain_value(value: Any) -> Any:
-    """A plain Python value: numpy scalars unwrapped, NaN / pd.NA (a missing axis value) as None."""
-    if value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def config_labels(frame: pd.DataFrame, axes: Sequence[str]) -> list[str]:
+    """The label of each row's configuration (`config.labels`), each axis with the digits that tell the values
+    in `frame` apart."""
+    configurations = _configurations(frame, axes)
+    labeller = Labeller(axes, configurations)
+    return [labeller.label(configuration) for configuration in configurations]
 
 
 def config_label(values: Sequence[Any], axes: Sequence[str]) -> str:
-    """`lr=0.01, batch_size=32`: floats in their shortest exact form, so distinct values read differently."""
-    if not axes:
-        return SINGLE_CONFIG
-    plain = [plain_value(value) for value in values]
-    return ", ".join(f"{axis}={value!r}" if isinstance(value, float) else f"{axis}={value}"
-                     for axis, value in zip(axes, plain))
+    """One configuration's label, for a message about it alone (`config_labels` keeps a table's values apart)."""
+    return Labeller(axes).label(dict(zip(axes, values)))
+
+
+def _configurations(frame: pd.DataFrame, axes: Sequence[str]) -> list[dict[str, Any]]:
+    return [dict(zip(axes, values)) for values in frame[list(axes)].itertuples(index=False, name=None)]

@@ -9,6 +9,7 @@ from collections import defaultdict
 import numpy as np
 from ray import tune
 
+from tune_clothes.config.labels import Labeller
 from tune_clothes.config.metric_names import FOLD, is_final_report
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ class CompactProgress(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if is_final_report(result) and self.metric in result:
-            config = tuple(sorted((k, str(v)) for k, v in trial.config.items() if k != FOLD))
+            config = tuple((k, v) for k, v in trial.config.items() if k != FOLD)
             self.finals[trial.trial_id] = (config, float(result[self.metric]))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -59,7 +60,7 @@ class CompactProgress(tune.Callback):
             return "-"
         pick = max if self.mode == "max" else min
         config, values = pick(by_config.items(), key=lambda item: float(np.mean(item[1])))
-        label = ", ".join(f"{k}={v}" for k, v in config if k != FOLD) or "base config"
+        label = Labeller([k for k, _ in config], map(dict, by_config)).label(dict(config))
         return f"{np.mean(values):.4f} ({label}, {len(values)} trial(s))"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import COMPLETE, config_label
+from tune_clothes.analysis.leaderboard import COMPLETE, config_labels
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text, number
 from tune_clothes.analysis.report.figures import (
     BEST_COLOUR,
@@ -120,8 +120,8 @@ def forest_plot(top: pd.DataFrame, scores: dict[str, np.ndarray], metric: str) -
 
 def _fold_table(inputs: ReportInputs, top: pd.DataFrame) -> Table:
     short = inputs.metric.split("/", 1)[1]
-    cv = inputs.cv.assign(config=[config_label([row[f"param_{a}"] for a in inputs.axes], inputs.axes)
-                                  for _, row in inputs.cv.iterrows()]).set_index("config")
+    params = inputs.cv.rename(columns={f"param_{a}": a for a in inputs.axes})
+    cv = inputs.cv.assign(config=config_labels(params, inputs.axes)).set_index("config")
     splits = [c for c in cv.columns if c.startswith("split") and c.endswith(f"_{short}")
               and c[len("split"):-len(short) - 1].isdigit()][:FOLD_COLUMNS]
     headers = ("configuration", *(s.removesuffix(f"_{short}") for s in splits), f"mean_{short}", f"std_{short}")

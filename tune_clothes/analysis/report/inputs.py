@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
-from tune_clothes.analysis.leaderboard import config_label
+from tune_clothes.analysis.leaderboard import config_labels
 from tune_clothes.analysis.results import TIME_TOTAL, read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment
@@ -61,7 +61,7 @@ def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
     plan = read_fold_plan(storage.join(location, FOLDS_JSON))
-    trials = trials.assign(config=[config_label([row[a] for a in axes], axes) for _, row in trials.iterrows()],
+    trials = trials.assign(config=config_labels(trials, axes),
                            j=trials["repeat"] * plan.folds + trials[FOLD])
     history = epoch_history(location, trials, plan.total_folds)
     return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes, plan.folds), history,
