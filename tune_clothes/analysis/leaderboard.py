@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.comparison import FoldScheme, FoldScores, compare_with_best
@@ -19,14 +20,14 @@ from tune_clothes.config.labels import Labeller
 from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
 
-FINISHED, FAILED = "finished", "failed"  # trial statuses in the input
-COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED)
+FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"  # trial statuses in the input
+COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED and STOPPED)
 NO_ERROR_MESSAGE = "(no error message recorded)"
 STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/<statistic>
 COMPARISON_COLUMNS = ("comparison", "p_value", "p_holm", "tied_with_best", "prob_equivalent", "prob_best_better")
 _SCORES = "_scores"  # working column: FoldScores of the ranking metric; dropped before returning
 _OUTPUT_COLUMNS = ("config", "rank", "status", "folds_finished", "folds_failed", "folds_expected",
-                   *COMPARISON_COLUMNS, "is_best", "error", "note")
+                   "stopped_epoch", "stopped_mean", *COMPARISON_COLUMNS, "is_best", "error", "note")
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,8 @@ def config_groups(trials: pd.DataFrame, axes: Sequence[str]) -> list[pd.DataFram
 
 def _columns(axes: Sequence[str], metrics: list[str]) -> list[str]:
     stat_columns = [f"{m}/{s}" for m in metrics for s in STATISTICS]
-    return [*axes, "config", "status", "folds_finished", "folds_failed", "folds_expected",
-            *stat_columns, "error", _SCORES]
+    return [*axes, "config", "status", "folds_finished", "folds_failed", "folds_expected", "stopped_epoch",
+            "stopped_mean", *stat_columns, "error", _SCORES]
 
 
 def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str],
@@ -142,13 +143,25 @@ def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: lis
                folds_failed=len(failed[["repeat", "fold"]].drop_duplicates()),
                folds_expected=settings.folds_expected)
     complete = row["folds_finished"] >= settings.folds_expected
-    row["status"] = FAILED if len(failed) else COMPLETE if complete else INCOMPLETE
+    stopped = group[group["status"] == STOPPED]
+    row["status"] = (FAILED if len(failed) else COMPLETE if complete else STOPPED if len(stopped)
+                     else INCOMPLETE)
+    row.update(_stopped_at(stopped, settings.metric))
     row["error"] = _first_error(failed) if len(failed) else None
     scheme = settings.schemes[group["scheme"].iloc[0]]
     for name in metrics:
         row.update(_fold_statistics(finished[name], name, scheme, settings.confidence))
     row[_SCORES] = FoldScores(pd.to_numeric(finished[settings.metric], errors="coerce").dropna(), scheme)
     return row
+
+
+def _stopped_at(stopped: pd.DataFrame, metric: str) -> dict[str, float]:
+    """The epoch the stopped folds reached and their mean of `metric` there (NaN when none stopped)."""
+    if stopped.empty:
+        return {"stopped_epoch": math.nan, "stopped_mean": math.nan}
+    epochs = pd.to_numeric(stopped.get("epochs_done", pd.Series(dtype=float)), errors="coerce")
+    value = pd.to_numeric(stopped[metric], errors="coerce").mean()
+    return {"stopped_epoch": float(epochs.max()) if len(epochs) else math.nan, "stopped_mean": float(value)}
 
 
 def _first_error(failed: pd.DataFrame) -> str:
@@ -175,10 +188,16 @@ def _fold_statistics(values: pd.Series, name: str, scheme: FoldScheme, confidenc
 
 
 def _rank(board: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Rank configurations with a finished fold and no failure; the rest go, unranked, to the bottom."""
+    """Rank configurations with a finished fold and no failure, then the stopped ones after them; the rest go,
+    unranked, to the bottom."""
     mean = board[f"{metric}/mean"]
-    rankable = (board["status"] != FAILED) & (board["folds_finished"] > 0) & mean.notna()
+    status = board["status"]
+    rankable = ~status.isin([FAILED, STOPPED]) & (board["folds_finished"] > 0) & mean.notna()
     ranks = mean.where(rankable).rank(method="min", ascending=(mode == "min"))
+    stopped = board[(status == STOPPED) & board["stopped_mean"].notna()]
+    # a later rung first (it beat the configurations ASHA stopped earlier), then the value there
+    order = stopped.sort_values(["stopped_epoch", "stopped_mean"], ascending=[False, mode == "min"], kind="stable")
+    ranks[order.index] = (ranks.max() if rankable.any() else 0) + np.arange(1, len(order) + 1)
     board.insert(board.columns.get_loc("config") + 1, "rank", ranks.astype("Int64"))
     # The config label breaks ties so the order is stable from run to run.
     board = board.sort_values(["rank", "config"], na_position="last", kind="stable")
@@ -193,7 +212,7 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     for offset, (column, value) in enumerate(defaults.items()):
         board.insert(position + offset, column, value)
     board["note"] = ""
-    ranked = board.index[board["rank"].notna()]
+    ranked = board.index[board["rank"].notna() & (board["status"] != STOPPED)]
     if ranked.empty:
         return board
     complete = [i for i in ranked if board.at[i, "status"] == COMPLETE]

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import FAILED, config_labels
+from tune_clothes.analysis.leaderboard import FAILED, STOPPED, config_labels
 
 
 def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[str], max_rows: int = 20) -> str:
@@ -34,6 +34,9 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
     if len(leaderboard) > len(shown):
         lines.append(f"... {len(leaderboard) - len(shown)} more configurations not shown")
     lines += _legend(leaderboard.attrs, confidence)
+    if (leaderboard["status"] == STOPPED).any():
+        lines += ["stopped = ASHA stopped it early, at a rung: its value is the fold mean at the epoch it reached",
+                  "          ('at epoch N'), not comparable with a full run's; ranked after every other configuration"]
     lines += _footnotes(leaderboard, labels)
     return "\n".join(lines)
 
@@ -65,6 +68,8 @@ def _format_number(value: Any, digits: int) -> str:
 
 
 def _format_mean_std(row: pd.Series, metric: str) -> str:
+    if row["status"] == STOPPED and pd.notna(row["stopped_mean"]):
+        return f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}"
     mean, std = row[f"{metric}/mean"], row[f"{metric}/std"]
     if pd.isna(mean):
         return "-"

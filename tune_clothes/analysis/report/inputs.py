@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
-from tune_clothes.analysis.leaderboard import config_labels
+from tune_clothes.analysis.leaderboard import STOPPED, config_labels
 from tune_clothes.analysis.results import TIME_TOTAL, read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment
@@ -53,8 +53,8 @@ class ReportInputs:
         return None if best.empty else best.iloc[0]
 
     def ranked(self, count: int) -> pd.DataFrame:
-        """The top `count` ranked configurations, best first."""
-        return self.board[self.board["rank"].notna()].head(count)
+        """The top `count` ranked configurations that trained to the end, best first (not those ASHA stopped)."""
+        return self.board[self.board["rank"].notna() & (self.board["status"] != STOPPED)].head(count)
 
 
 def read_inputs(location: str) -> ReportInputs:
