@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from tune_clothes.analysis.summary import write_summary
+from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
 from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.config.loader import load_experiment
 
@@ -54,9 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     num_cpus=args.num_cpus, verbose=args.verbose,
                                                     wait_for_gpus=args.wait_for_gpus))
     summary = write_summary(location)
+    write_configuration_curves(location)
     print(summary.table)
-    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv; tensorboard "
-          f"--logdir {location})")
+    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
+    print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
     _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
 

@@ -29,6 +29,7 @@ from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, che
 from tune_clothes.tuning.faults import faults_from_env
 from tune_clothes.tuning.plan import SearchPlan, plan_search
 from tune_clothes.tuning.progress import CompactProgress
+from tune_clothes.tuning.tensorboard import ProjectTensorBoard
 from tune_clothes.tuning.trainable import TrialInputs
 
 log = logging.getLogger(__name__)
@@ -146,5 +147,6 @@ def _run_config(plan: SearchPlan, options: SearchOptions) -> tune.RunConfig:
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
             num_to_keep=1, checkpoint_score_attribute=search.metric, checkpoint_score_order=search.mode),
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
-        callbacks=[CompactProgress(plan.total_trials, search.metric, search.mode)],
+        callbacks=[CompactProgress(plan.total_trials, search.metric, search.mode),
+                   ProjectTensorBoard(plan.experiment)],  # replaces Ray's TensorBoard logger
         verbose=2 if options.verbose else 0)
