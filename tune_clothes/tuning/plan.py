@@ -85,7 +85,7 @@ class SearchPlan:
         configuration = {k: v for k, v in trial.config.items() if k != FOLD}
         name = labeller.folder_name(configuration)[:100]
         if FOLD not in trial.config:
-            return f"{name}_trial{int(trial.trial_id.rsplit('_', 1)[-1])}"
+            return f"{name}_trial{trial.experiment_tag.split('_', 1)[0]}"  # Tune's tag: `<n>_<parameters>`
         repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
         return f"{name}_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"{name}_fold{k}"
 
