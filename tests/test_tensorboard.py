@@ -4,6 +4,12 @@ configuration, and `cv_mean/<configuration>` holds the mean over folds of every 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +93,72 @@ def test_each_configuration_has_a_run_of_its_fold_means_rewritten_not_appended(c
                 assert [p.value for p in points] == pytest.approx(values, rel=1e-5, abs=1e-7), tag
     layout = events_of(location / CV_RUNS).PluginTagToContent("custom_scalars")
     assert layout, "no custom-scalars layout for the mean with its min-max band"
+
+
+# Ready: the first card has drawn its data table, 2 s ago (its lines are drawn just after the table).
+TB_READY = """(() => {
+    const text = document.body ? document.body.innerText : "";
+    if (!window.tableSeenAt && text.includes("Pin cards for a quick view") && text.includes("Step"))
+        window.tableSeenAt = performance.now();
+    return window.tableSeenAt && performance.now() - window.tableSeenAt > 2000;
+})()"""
+
+
+def test_tensorboard_opens_on_the_projects_metrics_in_a_real_browser(clean_search, tmp_path):
+    """A real TensorBoard server on the finished search, and headless Chromium on its page: the first card is
+    one of the project's metrics, no tag of Ray's anywhere, runs named by configuration and fold. The screenshot
+    is kept (test-artefacts/tensorboard.png, or $TEST_ARTEFACTS)."""
+    from headless_chromium import find_chromium, open_page, screenshot_path
+    if find_chromium() is None:
+        pytest.skip("no Chromium on this machine: .ci/run installs Debian's chromium (apt-get install chromium)")
+    location = Path(clean_search[1].location)
+    write_configuration_curves(str(location))
+    with tensorboard_server(location, tmp_path / "tensorboard.log") as url:
+        tags = wait_for_json(f"{url}/data/plugin/scalars/tags")
+        check = open_page(url, timeout_s=45, ready=TB_READY)
+    path = screenshot_path("tensorboard.png")
+    path.write_bytes(check.screenshot)
+    print(f"screenshot: {path}")
+    spread = {f"{name}/{s}" for name in M.EPOCH_SCALARS for s in ("fold_min", "fold_max", "fold_std")}
+    assert {run: set(run_tags) <= (spread | RUN_SCALARS) for run, run_tags in tags.items()} == dict.fromkeys(tags, True)
+    assert "ray/" not in check.text and check.errors == []
+    first_group, first_card = check.text.split("Pin cards for a quick view and comparison", 1)[1].split()[:2]
+    assert first_group == first_card == M.LR  # TensorBoard sorts groups by name: lr, train, val
+    for run in ("lr=0.001_fold0", "lr=0.01_fold2", "cv_mean/lr=0.001"):
+        assert run in check.text
+
+
+@contextmanager
+def tensorboard_server(logdir: Path, log: Path):
+    """`tensorboard --logdir` on a free local port, stopped (this process only) when the block ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(log, "w") as output:
+        server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
+                                   "127.0.0.1", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_for_json(url: str, timeout_s: float = 30):
+    """The JSON at `url` once the server answers it with something (TensorBoard loads runs after starting)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                answer = json.load(response)
+            if answer:
+                return answer
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no answer from {url} in {timeout_s} s")
+        time.sleep(0.3)
