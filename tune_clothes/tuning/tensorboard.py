@@ -79,9 +79,10 @@ def configuration_hparams(experiment: Experiment, axes: dict[str, Any]) -> dict[
     return {name: _hparam_value(value) for name, value in settings.items()}
 
 
-def _hparam_value(value: Any) -> bool | int | float | str:
+def _hparam_value(value: Any) -> int | float | str:
+    """Numbers as numbers; anything else as text (HPARAMS would show a bool as 0.0000 or 1.0000)."""
     value = plain(value)
-    return value if isinstance(value, (bool, int, float, str)) else str(value)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _is_number(value: Any) -> bool:
