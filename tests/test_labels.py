@@ -31,3 +31,15 @@ def test_folder_names_are_path_safe_and_an_experiment_without_axes_has_one_label
     name = labeller.folder_name({"model": "../my net/é", "lr": 0.001})
     assert name == "model=..-my-net-,lr=0.001"  # one folder: no separator, space or non-ASCII letter
     assert Labeller([]).label({}) == SINGLE_CONFIG and Labeller([]).folder_name({}) == "configuration"
+
+
+def test_the_progress_line_labels_the_best_configuration_readably():
+    from types import SimpleNamespace
+
+    from tune_clothes.config import metric_names as M
+    from tune_clothes.tuning.progress import CompactProgress
+    progress = CompactProgress(total_trials=4, metric=M.VAL_ACC, mode="max")
+    for n, (lr, acc) in enumerate([(0.0013816356822574799, 0.9), (0.0013824, 0.5), (0.0013816356822574799, 0.8)]):
+        trial = SimpleNamespace(trial_id=str(n), config={"lr": lr, M.FOLD: n}, status="TERMINATED")
+        progress.on_trial_result(0, [], trial, {M.VAL_ACC: acc, M.EPOCHS_DONE: 3, M.EPOCHS_TOTAL: 3})
+    assert "best val/acc fold mean 0.8500 (lr=0.0013816, 2 trial(s))" in progress.line([], progress.started)
