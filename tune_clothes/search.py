@@ -55,7 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     num_cpus=args.num_cpus, verbose=args.verbose,
                                                     wait_for_gpus=args.wait_for_gpus))
     summary = write_summary(location)
-    write_configuration_curves(location)
     print(summary.table)
     print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
     print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
@@ -64,14 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_report(location: str) -> None:
-    """The search's results are on disk and printed by now: a report that cannot be drawn is logged, with the
-    command that retries it, and does not change the search's exit status."""
+    """The search's results are on disk and printed by now: TensorBoard's per-configuration runs or a report
+    that cannot be drawn is logged, with the command that retries it, and does not change the exit status."""
     from tune_clothes.analysis.report.page import write_report  # matplotlib and Jinja2: only when needed
     try:
+        write_configuration_curves(location)
         print(f"report: {write_report(location)}")
     except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
-        log.exception("report.html could not be written; the results are complete: retry with "
-                      "python -m tune_clothes.report %s", location)
+        log.exception("report.html or TensorBoard's cv_mean runs could not be written; the results are "
+                      "complete: retry with python -m tune_clothes.report %s", location)
 
 
 if __name__ == "__main__":
