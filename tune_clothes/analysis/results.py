@@ -37,9 +37,9 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
     """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold.
 
     Columns: the axes, `repeat`, `fold` (within the repeat), `scheme` (the fold plan's scheme: `kfold`,
-    `split=0.8`), `status` (finished, failed, stopped, incomplete), `error`, `epochs_done`, `best_epoch` (1 = the first epoch; best by the search
-    metric), `fit_time` (seconds per fold), `trial`, `node`, and every validation and training metric of the
-    last epoch."""
+    `split=0.8`), `status` (finished, failed, stopped, incomplete), `error`, `epochs_done`, `best_epoch`
+    (1 = the first epoch; best by the search metric), `fit_time` (seconds per fold), `trial`, `node`, and every
+    validation and training metric of the last epoch."""
     axes = search_axes(experiment)
     ended = {name for name, status in tune_statuses(location).items() if status == TUNE_ENDED}
     rows: list[dict[str, Any]] = []

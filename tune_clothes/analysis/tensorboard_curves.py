@@ -66,7 +66,8 @@ def _epoch_statistics(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def _events(folder: Path, frame: pd.DataFrame) -> Path:
-    from torch.utils.tensorboard import SummaryWriter  # tensorboard's writer: loaded only to write
+    # tensorboard's writer, loaded only to write
+    from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(str(folder), purge_step=1)  # a reader of an older file drops its steps 1...
     for epoch, row in frame.iterrows():
         for tag, value in row.drop("folds").dropna().items():

@@ -33,7 +33,8 @@ class ProjectTensorBoard(TBXLoggerCallback):
         self._last: dict[Any, dict[str, float]] = {}  # trial -> its last epoch's scalars
 
     def log_trial_start(self, trial) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # the driver's only use of tensorboard
+        # the driver's only use of tensorboard: loaded when a trial starts
+        from torch.utils.tensorboard import SummaryWriter
         if trial in self._writers:
             self._writers[trial].close()
         trial.init_local_path()
