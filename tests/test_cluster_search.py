@@ -127,6 +127,8 @@ def test_the_search_spreads_its_trials_over_both_nodes(cluster, worker, tmp_path
     with search_driver(cluster, two_rounds(tmp_path, "spread"), tmp_path) as driver:
         output = finish(driver, tmp_path, "spread")
     assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
+    assert f"attached to the Ray cluster at {cluster.address} (2 nodes" in output
+    assert "/2 nodes busy | " in output  # the progress line says how much of the cluster works
     location = tmp_path / "results" / "spread"
     trials = pd.read_csv(location / TRIALS_CSV)
     assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
@@ -170,3 +172,17 @@ def test_the_search_finishes_when_a_worker_node_dies(cluster, worker, tmp_path):
     assert 1 <= on_worker < EPOCHS and nodes == moved, f"{interrupted} did not move from the dead worker to the head"
     # it continued from the checkpoint of its last epoch on the worker: no epoch was trained twice
     assert [row[M.EPOCH] for row in rows] == list(range(EPOCHS)), interrupted
+
+
+def test_attaching_without_the_clusters_token_is_one_clear_error(cluster, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(tiny_space(tmp_path, "no_token")))
+    env = {k: v for k, v in cluster.environment("driver").items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
+    env.update(HOME=str(tmp_path), RAY_gcs_server_port_wait_time_s="2")  # no ~/.ray/auth_token; Ray retries 2 s
+    refused = subprocess.run([sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--address",
+                              cluster.address], capture_output=True, text=True, timeout=SEARCH_TIMEOUT_S, env=env)
+    assert refused.returncode == 2, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: the Ray cluster at {cluster.address} requires token authentication and "
+                                f"no token was found"), refused.stderr
+    assert "RAY_AUTH_TOKEN" in lines[-1] and "Traceback" not in refused.stderr

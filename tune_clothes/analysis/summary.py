@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from tune_clothes.analysis.leaderboard import best_configuration, format_leaderboard, summarize
-from tune_clothes.analysis.results import load_trials, search_axes
+from tune_clothes.analysis.results import NOT_STARTED, load_trials, search_axes
 from tune_clothes.config.loader import experiment_to_dict
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import BEST_CONFIG_YAML, LEADERBOARD_CSV, read_experiment
@@ -32,12 +32,24 @@ def write_summary(location: str) -> ExperimentSummary:
     axes = search_axes(experiment)
     search = experiment.search
     board = summarize(trials, axes, search.metric, search.mode, experiment.cv.folds)
+    board = _mark_not_started(board, trials, axes)
     storage.write_text(storage.join(location, LEADERBOARD_CSV), board.to_csv(index=False))
     storage.write_text(storage.join(location, TRIALS_CSV), trials.to_csv(index=False))
     best = best_configuration(board) if board["is_best"].any() else None
     if best is not None:
         storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(experiment, best, board))
     return ExperimentSummary(location, board, format_leaderboard(board, search.metric, axes), best)
+
+
+def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Status 'not started' for configurations none of whose trials started (an interrupted grid search)."""
+    if not axes or trials.empty:
+        return board
+    started = trials[trials["status"] != NOT_STARTED]
+    started_configurations = set(started[axes].itertuples(index=False, name=None))
+    waiting = [tuple(row) not in started_configurations for row in board[axes].itertuples(index=False, name=None)]
+    board.loc[waiting, "status"] = NOT_STARTED
+    return board
 
 
 def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> str:

@@ -4,6 +4,8 @@ fingerprint of the data they were made for, and shared by every trial of a searc
 Invariants: the holdout and every fold's train/validation parts are disjoint; the validation parts of
 K-fold cover the pool (everything but the holdout) exactly once; class ratios follow the pool's. Same
 labels, settings and seed give the same folds in any process.
+
+scikit-learn is imported where folds are made (the driver), not by the trials that only read a `FoldPlan`.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from tune_clothes.config import CVConfig
 from tune_clothes.config.errors import DataError
@@ -52,6 +53,7 @@ class FoldPlan:
 def make_fold_plan(labels: np.ndarray, class_names: Iterable[str], fingerprint: str, folds: int, seed: int,
                    test_fraction: float, splits: Iterable[float | None]) -> FoldPlan:
     """Holdout first (if any), then folds of the rest for every split value a search uses."""
+    from sklearn.model_selection import StratifiedShuffleSplit
     labels = np.asarray(labels)
     names = list(class_names)
     positions = np.arange(len(labels))
@@ -78,6 +80,7 @@ def plan_folds(index: DatasetIndex, cv: CVConfig, splits: Iterable[float | None]
 
 def _validation_parts(pool_labels: np.ndarray, names: list[str], folds: int, seed: int,
                       split: float | None, pool: np.ndarray) -> list[np.ndarray]:
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
     if split is None:
         _require_per_class(pool_labels, names, folds, f"cv.folds={folds}")
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
