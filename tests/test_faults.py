@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import search_and_summarize, tiny_space, trial_dirs
-from ray_nodes import end_processes, process_tree
+from ray_nodes import end_processes, process_tree, running, wait_for
 
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict
@@ -86,15 +86,23 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search,
     command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
     location = tmp_path / "results" / "killed"
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ray_processes = []
     try:
         deadline = time.monotonic() + 240
         while not _finished_trials(location) and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert driver.poll() is None, f"the search ended before it could be killed: {driver.stderr.read()[-2000:]}"
         assert _finished_trials(location), "no trial finished within 240 s"
+        ray_processes = process_tree(driver.pid)[1:]  # Ray's processes (the raylet's workers and agents too)
     finally:
-        end_processes(process_tree(driver.pid), grace_s=0)  # the driver and every Ray process it started
+        driver.kill()  # SIGKILL: the search gets no chance to shut its Ray down
         driver.wait()
+    try:  # its reaper sees to it: no Ray process outlives the search
+        wait_for(lambda: not any(map(running, ray_processes)), 30, "the killed search's Ray processes to end")
+    except TimeoutError:
+        pytest.fail(f"still running: {[(p.pid, p.name()) for p in ray_processes if running(p)]}")
+    finally:
+        end_processes(ray_processes, grace_s=0)
     before = _finished_trials(location)
     assert 0 < len(before) < 6
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)

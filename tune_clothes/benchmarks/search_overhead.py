@@ -26,6 +26,7 @@ RAY_STARTING, RAY_STARTED = "starting a local Ray", "started a local Ray"  # the
 @dataclass(frozen=True)
 class Trial:
     start: float  # Unix seconds: its trainable started
+    first_epoch: float  # its first epoch started
     end: float  # its last epoch was reported
     epochs: float  # seconds in its epochs (train + validation)
 
@@ -84,8 +85,9 @@ def _trials(location: Path) -> list[Trial]:
     trials = []
     for result in sorted(location.glob("*/result.json")):
         rows = [json.loads(line) for line in result.read_text().splitlines()]
-        start = rows[0][M.REPORTED_AT] - rows[0]["time_this_iter_s"]
-        trials.append(Trial(start, rows[-1][M.REPORTED_AT], sum(row["time/epoch_s"] for row in rows)))
+        first = rows[0][M.REPORTED_AT]
+        trials.append(Trial(first - rows[0]["time_this_iter_s"], first - rows[0]["time/epoch_s"],
+                            rows[-1][M.REPORTED_AT], sum(row["time/epoch_s"] for row in rows)))
     return trials
 
 
@@ -100,8 +102,10 @@ def _print_timeline(trials: list[Trial], started: float, ended: float, concurren
     ray_start, ray_up = times.get(RAY_STARTING, started), times.get(RAY_STARTED, started)
     print(f"wall {wall:.1f} s; training {training:.1f} s / {concurrency:g} = {ideal:.1f} s ideal; overhead "
           f"{wall / ideal - 1:+.1%}")
+    first_epoch = min(t.first_epoch for t in trials)
     print(f"  before the first trial trained: {first - started:.1f} s (checks and data {ray_start - started:.1f} s, "
-          f"Ray start {ray_up - ray_start:.1f} s, Tune start and the first trial process {first - ray_up:.1f} s)")
+          f"Ray start {ray_up - ray_start:.1f} s, Tune start and the first trial process {first - ray_up:.1f} s); "
+          f"the first epoch started {first_epoch - ray_up:.1f} s after Ray was up")
     print(f"  inside trials, outside epochs (fold data, model, checkpoints, reports): "
           f"{(in_trials - training) / concurrency:.1f} s")
     best = _best_schedule([t.end - t.start for t in trials], int(concurrency))

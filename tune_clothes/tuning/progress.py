@@ -36,6 +36,16 @@ class PlannedSearch:
 
 
 @dataclass(frozen=True)
+class TrialView:
+    """What the line needs of a trial."""
+    configuration: tuple  # (axis, value) pairs, without the fold
+    status: str  # FINISHED, FAILED, RUNNING, PENDING or INTERRUPTED
+    done: int  # epochs
+    planned: int  # epochs
+    value: float | None  # the metric at its latest epoch
+
+
+@dataclass(frozen=True)
 class ClusterUsage:
     nodes_busy: int
     nodes: int
@@ -96,7 +106,7 @@ class CompactProgress(tune.Callback):
         parts.append(f"{_duration(now - self.started)} elapsed, {self._time_left(views, now)}")
         return " | ".join(parts)
 
-    def _view(self, trial) -> "TrialView":
+    def _view(self, trial) -> TrialView:
         result = trial.last_result or {}
         done = int(result.get(EPOCHS_DONE, 0))
         planned = int(result.get(EPOCHS_TOTAL, trial.config.get("epochs", self.plan.epochs_per_trial)))
@@ -107,7 +117,7 @@ class CompactProgress(tune.Callback):
         configuration = tuple(sorted((k, v) for k, v in trial.config.items() if k != FOLD))
         return TrialView(configuration, status, done, planned, result.get(self.plan.metric) if done else None)
 
-    def _time_left(self, views: list["TrialView"], now: float) -> str:
+    def _time_left(self, views: list[TrialView], now: float) -> str:
         done, planned = _epochs(views, self.plan)
         stopped = any(view.status == INTERRUPTED for view in views)
         if stopped or planned <= done or not self.epochs_this_run or self.first_trial_started is None:
@@ -127,15 +137,6 @@ def _status(tune_status: str, final: bool, done: int, ended: bool, started_here:
     if ended or (done and not started_here):  # stopped early by the scheduler, now or before a resume
         return FINISHED
     return INTERRUPTED if started_here else PENDING
-
-
-@dataclass(frozen=True)
-class TrialView:
-    configuration: tuple  # (axis, value) pairs, without the fold
-    status: str  # FINISHED, FAILED, RUNNING, PENDING or INTERRUPTED
-    done: int  # epochs
-    planned: int  # epochs
-    value: float | None  # the metric at its latest epoch
 
 
 def _epochs(views: list[TrialView], plan: PlannedSearch) -> tuple[int, int]:

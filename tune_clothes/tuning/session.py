@@ -2,7 +2,8 @@
 
 A local Ray is started quietly and safely: with token authentication (Ray 2.60's default for a local Ray),
 but with a fresh token of its own, kept in this process's environment, which Ray's processes inherit. So
-nothing is written to ~/.ray, Ray prints no warning, and nothing else can attach to it. A cluster keeps its
+nothing is written to ~/.ray, Ray prints no warning, and nothing else can attach to it; and with a reaper that
+ends its processes when the search's process ends, even by SIGKILL (reaper.py). A cluster keeps its
 token authentication: the token comes from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, and where
 it is missing the error says so in one line. Either way one line says what the search runs on.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Iterator, Mapping
 import ray
 
 from tune_clothes.config.errors import UserError
+from tune_clothes.tuning import reaper
 
 log = logging.getLogger(__name__)
 AUTH_MODE, AUTH_TOKEN, AUTH_TOKEN_PATH = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
@@ -42,19 +46,39 @@ def ray_session(target: RayTarget, location: str) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    with _environment(_local_auth() if target.address is None else _cluster_auth()):
-        if target.address is None:
-            _start_local(target)
-            log.info("started a local Ray for this search (%s; token authentication with a token of its own, "
-                     "no dashboard); results go to %s", _size(ray.cluster_resources()), location)
-        else:
+    if target.address is not None:
+        with _environment(_cluster_auth()):
             _attach(target)
             log.info("attached to the Ray cluster at %s (%d nodes, %s); results go to %s", target.address,
                      len([n for n in ray.nodes() if n.get("Alive")]), _size(ray.cluster_resources()), location)
+            try:
+                yield
+            finally:
+                ray.shutdown()
+        return
+    marker = secrets.token_hex(8)
+    with _environment({**_local_auth(), reaper.MARKER: marker}), _reaper(marker):
+        _start_local(target)
+        log.info("started a local Ray for this search (%s; token authentication with a token of its own, "
+                 "no dashboard); results go to %s", _size(ray.cluster_resources()), location)
         try:
             yield
         finally:
             ray.shutdown()
+
+
+@contextmanager
+def _reaper(marker: str) -> Iterator[None]:
+    """The reaper (reaper.py) of the processes this search starts, however the search ends."""
+    env = {key: value for key, value in os.environ.items() if key != reaper.MARKER}  # not one of its targets
+    process = subprocess.Popen([sys.executable, "-m", "tune_clothes.tuning.reaper", marker], env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # a terminal's Ctrl-C does not reach it
+    try:
+        yield
+    finally:
+        process.stdin.close()  # Ray has shut down: the reaper ends what is left, if anything
+        process.wait(timeout=reaper.GRACE_S + 10)
 
 
 def _start_local(target: RayTarget) -> None:
