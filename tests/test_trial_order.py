@@ -21,8 +21,9 @@ def test_longest_trials_first_then_fold_by_fold(tmp_path: Path) -> None:
 
 def test_the_searcher_proposes_each_trial_once_across_a_resume(tmp_path: Path) -> None:
     plan = plan_search(experiment_from_dict(tiny_space(tmp_path, "order")))
-    searcher = plan.search_algorithm()
-    assert plan.num_samples == plan.total_trials == 6 and plan.param_space() == {}
+    limiter = plan.search_algorithm()
+    assert limiter.max_concurrent == plan.num_samples == plan.total_trials == 6 and plan.param_space() == {}
+    searcher = limiter.searcher
     first = [searcher.suggest(f"t{i}") for i in range(2)]
     searcher.save(str(tmp_path / "searcher.json"))
     resumed = GridInOrder([])

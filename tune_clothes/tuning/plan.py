@@ -56,7 +56,11 @@ class SearchPlan:
 
     def search_algorithm(self):
         if not self.lockstep:  # not Tune's grid_search, which orders the trials by the axes' names
-            return GridInOrder(grid_trials(self.experiment))
+            from ray.tune.search import ConcurrencyLimiter
+            trials = grid_trials(self.experiment)
+            # Tune keeps one trial pending for a searcher, as many as a limiter allows for a limited one: without
+            # it, a trial's process would start only once the one before it runs (seconds of an idle CPU)
+            return ConcurrencyLimiter(GridInOrder(trials), max_concurrent=len(trials))
         import optuna
         from ray.tune.search.optuna import OptunaSearch
         # metric and mode come from TuneConfig: giving them here too is an error in Ray

@@ -14,7 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -46,21 +46,20 @@ def ray_session(target: RayTarget, location: str) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    if target.address is not None:
-        with _environment(_cluster_auth()):
+    if target.address is None:
+        marker = secrets.token_hex(8)
+        settings, guard = {**_local_auth(), reaper.MARKER: marker}, _reaper(marker)
+    else:
+        settings, guard = _cluster_auth(), nullcontext()
+    with _environment(settings), guard:
+        if target.address is None:
+            _start_local(target)
+            log.info("started a local Ray for this search (%s; token authentication with a token of its own, "
+                     "no dashboard); results go to %s", _size(ray.cluster_resources()), location)
+        else:
             _attach(target)
             log.info("attached to the Ray cluster at %s (%d nodes, %s); results go to %s", target.address,
                      len([n for n in ray.nodes() if n.get("Alive")]), _size(ray.cluster_resources()), location)
-            try:
-                yield
-            finally:
-                ray.shutdown()
-        return
-    marker = secrets.token_hex(8)
-    with _environment({**_local_auth(), reaper.MARKER: marker}), _reaper(marker):
-        _start_local(target)
-        log.info("started a local Ray for this search (%s; token authentication with a token of its own, "
-                 "no dashboard); results go to %s", _size(ray.cluster_resources()), location)
         try:
             yield
         finally:
