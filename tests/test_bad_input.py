@@ -101,6 +101,12 @@ CASES = [
          env={"TORCH_HOME": "{tmp}/torch", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}),
     Case("more-folds-than-images", ("cv.folds=20", f"has {IMAGES_PER_CLASS}", "dataset.min_images_per_class"),
          {"cv": {"folds": 20}}),
+    # cross-validation and statistics
+    Case("group-by-not-a-column", ("images.csv", "cv.group_by='senderid'", "'sender_id'", "or to null"),
+         {"cv": {"group_by": "senderid"}}),
+    Case("repeats-with-group-by", ("{tmp}/space.yaml", "cv.repeats=2", "barely change with the seed",
+                                   "cv.group_by to null"), {"cv": {"repeats": 2, "group_by": "sender_id"}}),
+    Case("negative-rope", ("{tmp}/space.yaml", "search.rope=-0.01", ">= 0"), {"search": {"rope": -0.01}}),
     # search axes
     Case("optuna-low-not-below-high", ("{tmp}/space.yaml", "search.space.lr", "low=0.1, high=0.01", "low < high"),
          {"search": {"algorithm": "optuna", "grid": {}, "space": {"lr": {"low": 0.1, "high": 0.01}}}}),

@@ -1,8 +1,13 @@
 """The search on a real two-node Ray cluster on this machine: a head and a worker node, separate `ray start`
-process trees with one CPU each. The search attaches with --address, spreads its trials over both nodes with
-every result in the shared storage, and still finishes, complete, when the worker node dies mid-search.
+process trees with one CPU each. The search attaches with --address, runs trials on both nodes with every
+result in the shared storage, and still finishes, complete, when the worker node dies mid-search.
 
-Each search runs in a driver subprocess (`python -m tune_clothes.search`), so this process never calls
+No race decides where trials run: every trial's first attempt is held (a `hold` fault) after two epochs
+until the test releases it, so the first trial on either node cannot finish and take the other node's trial
+(with reuse_actors, Tune gives a finished trial's process the next trial, and kills one still starting).
+The test kills the worker while its trial is held, mid-training, then releases the head's.
+
+The search runs in a driver subprocess (`python -m tune_clothes.search`), so this process never calls
 ray.init: other tests of the session use a local Ray in this process. ray_nodes.py starts and ends the nodes.
 """
 from __future__ import annotations
@@ -23,17 +28,14 @@ from ray_nodes import LocalRayCluster, RayNode, end_processes, process_tree, wai
 from tune_clothes.analysis.summary import TRIALS_CSV
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
+from tune_clothes.tuning.faults import ENV_VAR
 
 pytestmark = pytest.mark.slow
 
-SEARCH_TIMEOUT_S = 300  # a search below takes 20-35 s on 2 cores, minutes on a starved machine
-LRS = (0.01, 0.001)
-# A trial lasts 3-5 s here, over 3 times the gap (0-1 s, 2 s seen once) between the two nodes' first trial
-# processes becoming ready. With shorter trials the node ready first can take every trial: with
-# reuse_actors, Tune gives a trial whose process is still starting the process of a trial that just
-# finished, and kills the starting one (TuneController._maybe_reuse_cached_actor).
-EPOCHS = 10
-IMAGES_PER_CLASS = 60  # x 5 classes
+SEARCH_TIMEOUT_S = 300  # the search below takes 15-25 s on 2 cores, minutes on a starved machine
+LRS = (0.01,)
+EPOCHS = 4
+HELD_AFTER = 2  # epochs every trial's first attempt trains before it waits for the test
 RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # what a plain ray.init() attaches to
 
 
@@ -64,14 +66,17 @@ def worker(cluster: LocalRayCluster) -> Iterator[RayNode]:
 
 
 @contextmanager
-def search_driver(cluster: LocalRayCluster, space: dict[str, Any], root: Path) -> Iterator[subprocess.Popen]:
-    """`python -m tune_clothes.search --space <space as YAML> --address <head>`; its output in <name>.out."""
+def search_driver(cluster: LocalRayCluster, space: dict[str, Any], root: Path,
+                  faults: list[dict[str, Any]]) -> Iterator[subprocess.Popen]:
+    """`python -m tune_clothes.search --space <space as YAML> --address <head>` with these injected faults; its
+    output in <name>.out."""
     space_file = root / f"{space['name']}.yaml"
     space_file.write_text(yaml.safe_dump(space))
     with open(root / f"{space['name']}.out", "wb") as sink:
         driver = subprocess.Popen([sys.executable, "-m", "tune_clothes.search", "--space", str(space_file),
                                    "--address", cluster.address], stdout=sink, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=cluster.environment("driver"))
+                                  stdin=subprocess.DEVNULL,
+                                  env={**cluster.environment("driver"), ENV_VAR: json.dumps(faults)})
     try:
         yield driver
     finally:
@@ -116,62 +121,48 @@ def assert_leaderboard_complete(location: Path) -> None:
     assert (board["folds_finished"] == 2).all() and (board["status"] == "complete").all(), board.to_string()
 
 
-def two_rounds(root: Path, name: str, **sections: Any) -> dict[str, Any]:
-    """2 configurations x 2 folds: on 1 CPU per node, two rounds of two trials, one trial per node."""
-    return tiny_space(root, name, lrs=LRS, cv={"folds": 2}, train={"epochs": EPOCHS},
-                      dataset={"synthetic_images_per_class": IMAGES_PER_CLASS}, **sections)
+def one_trial_per_node(root: Path, name: str, **sections: Any) -> dict[str, Any]:
+    """1 configuration x 2 folds: two trials, one on each node (1 CPU each)."""
+    return tiny_space(root, name, lrs=LRS, cv={"folds": 2}, train={"epochs": EPOCHS}, **sections)
 
 
-def test_the_search_spreads_its_trials_over_both_nodes(cluster, worker, tmp_path):
-    head = cluster.head
-    with search_driver(cluster, two_rounds(tmp_path, "spread"), tmp_path) as driver:
-        output = finish(driver, tmp_path, "spread")
-    assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
-    assert f"attached to the Ray cluster at {cluster.address} (2 nodes" in output
-    assert "/2 nodes busy | " in output  # the progress line says how much of the cluster works
-    location = tmp_path / "results" / "spread"
-    trials = pd.read_csv(location / TRIALS_CSV)
-    assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
-    assert set(trials["node"]) == {head.node_id, worker.node_id}, trials.to_string()
-    for trial_dir in trial_dirs(location):  # each node wrote its trials' epochs and checkpoints to the storage
-        rows = epoch_rows(trial_dir)
-        assert [row[M.EPOCH] for row in rows] == list(range(EPOCHS)), trial_dir.name
-        assert {row[M.NODE_ID] for row in rows} <= {head.node_id, worker.node_id}, trial_dir.name
-        assert list(trial_dir.glob("checkpoint_*")), trial_dir.name
-    assert_leaderboard_complete(location)
-
-
-def running_on(node: RayNode, location: Path, driver: subprocess.Popen, output: Path) -> str | None:
-    """A trial whose latest epoch ran on `node` and that has epochs left; fails if the search has ended."""
+def held_on(node: RayNode, location: Path, driver: subprocess.Popen, output: Path) -> str | None:
+    """A trial that trained its first HELD_AFTER epochs on `node` (and now waits); fails if the search ended."""
     if driver.poll() is not None:
         raise AssertionError(f"the search ended ({driver.returncode}) before a trial ran on {node.role}:\n"
                              f"{tail(output)}")
     for trial_dir in trial_dirs(location):
-        rows = epoch_rows(trial_dir)
-        if rows and rows[-1][M.NODE_ID] == node.node_id and rows[-1][M.EPOCHS_DONE] < rows[-1][M.EPOCHS_TOTAL]:
+        nodes = [row[M.NODE_ID] for row in epoch_rows(trial_dir)]
+        if nodes == [node.node_id] * HELD_AFTER:
             return trial_dir.name
     return None
 
 
-def test_the_search_finishes_when_a_worker_node_dies(cluster, worker, tmp_path):
-    location = tmp_path / "results" / "node_dies"
-    with search_driver(cluster, two_rounds(tmp_path, "node_dies", search={"max_failures": 3}), tmp_path) as driver:
-        interrupted = wait_for(lambda: running_on(worker, location, driver, tmp_path / "node_dies.out"),
-                               SEARCH_TIMEOUT_S, "a trial on the worker node to report an epoch")
-        killed = worker.kill()  # SIGKILL: `ray start`, raylet, agents, the trial's worker process
+def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(cluster, worker, tmp_path):
+    location, release = tmp_path / "results" / "node_dies", tmp_path / "release"
+    hold = {"kind": "hold", "epoch": HELD_AFTER, "release_file": str(release), "once_dir": str(tmp_path / "held")}
+    space = one_trial_per_node(tmp_path, "node_dies", search={"max_failures": 3})
+    with search_driver(cluster, space, tmp_path, faults=[hold]) as driver:
+        held = {node.role: wait_for(lambda n=node: held_on(n, location, driver, tmp_path / "node_dies.out"),
+                                    SEARCH_TIMEOUT_S, f"a trial to train {HELD_AFTER} epochs on the {node.role}")
+                for node in (cluster.head, worker)}
+        killed = worker.kill()  # SIGKILL: `ray start`, raylet, agents, the held trial's worker process
         assert len(killed) >= 4 and not worker.processes(), killed
+        release.touch()
         output = finish(driver, tmp_path, "node_dies")
-    assert "is reachable from all 2 nodes" in output
+    assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
+    assert f"attached to the Ray cluster at {cluster.address} (2 nodes" in output
+    assert "/2 nodes busy | " in output  # the progress line says how much of the cluster works
     assert_leaderboard_complete(location)
     trials = pd.read_csv(location / TRIALS_CSV)
-    assert len(trials) == 4 and (trials["status"] == "finished").all(), trials.to_string()
-    rows = epoch_rows(location / interrupted)
-    nodes = [row[M.NODE_ID] for row in rows]
-    on_worker = nodes.count(worker.node_id)
-    moved = [worker.node_id] * on_worker + [cluster.head.node_id] * (EPOCHS - on_worker)
-    assert 1 <= on_worker < EPOCHS and nodes == moved, f"{interrupted} did not move from the dead worker to the head"
-    # it continued from the checkpoint of its last epoch on the worker: no epoch was trained twice
-    assert [row[M.EPOCH] for row in rows] == list(range(EPOCHS)), interrupted
+    assert len(trials) == 2 and (trials["status"] == "finished").all(), trials.to_string()
+    for trial_dir in trial_dirs(location):  # every trial's epochs and checkpoints are in the shared storage
+        assert [row[M.EPOCH] for row in epoch_rows(trial_dir)] == list(range(EPOCHS)), trial_dir.name
+        assert list(trial_dir.glob("checkpoint_*")), trial_dir.name
+    interrupted = held[worker.role]
+    nodes = [row[M.NODE_ID] for row in epoch_rows(location / interrupted)]
+    moved = [worker.node_id] * HELD_AFTER + [cluster.head.node_id] * (EPOCHS - HELD_AFTER)
+    assert nodes == moved, f"{interrupted} did not continue on the head from its checkpoint on the worker"
 
 
 def test_attaching_without_the_clusters_token_is_one_clear_error(cluster, tmp_path):

@@ -1,52 +1,21 @@
 """`python -m tune_clothes.download`: real HTTP against a server on 127.0.0.1 started by the test; never the network."""
 from __future__ import annotations
 
-import functools
-import hashlib
-import io
 import logging
 import socket
-import stat
-import threading
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
+from download_sites import IDX_NAMES, write_clothing_zip, write_fashion_site
 from PIL import Image
 
 from tune_clothes import download
 from tune_clothes.cli import run_command
 from tune_clothes.config.errors import DataError
-from tune_clothes.data.download import download_clothing, download_fashion_mnist, extract_zip_safely, fetch_to_file
-from tune_clothes.data.fashion_mnist import load_fashion_mnist, write_idx_images, write_idx_labels
-
-IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def serve(monkeypatch):
-    """serve(folder) -> the base URL of an HTTP server for that folder, stopped after the test."""
-    monkeypatch.setenv("no_proxy", "127.0.0.1")  # a proxy set in the environment must not see these requests
-    servers = []
-
-    def start(folder: Path) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+from tune_clothes.data.archive import extract_zip_safely
+from tune_clothes.data.download import download_clothing, download_fashion_mnist, fetch_to_file
+from tune_clothes.data.fashion_mnist import load_fashion_mnist
 
 
 @pytest.fixture
@@ -55,29 +24,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def jpeg_bytes(shade: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (shade, 255 - shade, 0)).save(out, format="JPEG")
-    return out.getvalue()
-
-
-def write_clothing_zip(path: Path, extra: dict[str, bytes] | None = None) -> None:
-    """A small archive shaped like GitHub's: everything under one top folder."""
-    ids = ["a1", "b2", "c3"]
-    rows = "".join(f"{image_id},7,{label},False\n" for image_id, label in zip(ids, ["Shirt", "Hat", "Shirt"]))
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("clothing-dataset-master/", b"")
-        archive.writestr("clothing-dataset-master/images.csv", "image,sender_id,label,kids\n" + rows)
-        archive.writestr("clothing-dataset-master/README.md", "test data\n")
-        for shade, image_id in enumerate(ids):
-            archive.writestr(f"clothing-dataset-master/images/{image_id}.jpg", jpeg_bytes(80 * shade))
-        for name, data in (extra or {}).items():
-            info = zipfile.ZipInfo(name)
-            if name.endswith("link"):
-                info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            archive.writestr(info, data)
 
 
 def test_clothing_download_unpacks_and_validates(tmp_path, serve, capsys):
@@ -168,16 +114,6 @@ def test_clothing_refuses_a_folder_with_files(tmp_path, capsys):
     (tmp_path / "images.csv").write_text("image,label\n")
     assert run_command(download.main, ["clothing", str(tmp_path), "--url", "http://127.0.0.1:9/x.zip"]) == 2
     assert "not an empty folder" in capsys.readouterr().err
-
-
-def write_fashion_site(folder: Path) -> dict[str, str]:
-    """The four IDX .gz files, tiny; returns their MD5s."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 5), ("t10k", 3)):
-        write_idx_images(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        write_idx_labels(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
-    return {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in IDX_NAMES}
 
 
 def test_fashion_mnist_download_checks_md5s(tmp_path, serve):

@@ -1,22 +1,27 @@
-"""Fault injection on real searches (real Ray, real processes): crashes, exhausted retries, out-of-memory,
-and a driver killed with SIGKILL, compared with the same search run without faults."""
+"""Fault injection on real searches (real Ray, real processes): a crash retried from its checkpoint, retries
+exhausted, and a driver killed with SIGKILL, compared with the same search run without faults (`clean_search`).
+What a trial out of GPU memory says is tested without Ray, in test_devices.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import search_and_summarize, tiny_space, trial_dirs
-from ray_nodes import end_processes, process_tree, running, wait_for
+from ray_nodes import end_processes, process_tree, wait_for
+from test_report import assert_numbers_equal_the_csv_files, read_page
 
+from tune_clothes.analysis.summary import ExperimentSummary, write_summary
 from tune_clothes.config import metric_names as M
-from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.config.loader import experiment_from_dict, load_experiment
 from tune_clothes.tuning.faults import ENV_VAR
+from tune_clothes.tuning.runner import SearchOptions
 
 pytestmark = pytest.mark.slow
 COMPARED = ["lr", "status", "folds_finished", "val/acc/mean", "val/acc/std", "val/loss/mean", "rank"]
@@ -41,77 +46,130 @@ def board(report) -> pd.DataFrame:
     return report.leaderboard[COMPARED].sort_values("lr").reset_index(drop=True)
 
 
-def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(clean_search, tmp_path,
-                                                                                 monkeypatch):
-    fault = {"kind": "crash", "epoch": 1, "batch": 1, "fold": 0, "axes": {"lr": 0.01},
-             "once_dir": str(tmp_path / "fired")}
-    report = run_with_faults(tmp_path, "crash", [fault], monkeypatch)
-    assert len(list((tmp_path / "fired").iterdir())) == 1  # the fault did fire
-    crashed = trial_results(Path(report.location))[(0.01, 0)]
-    assert [row[M.EPOCH] for row in crashed] == [0, 1, 2]  # epoch 0 was not trained again: resumed after it
+def test_failing_configurations_are_reported_and_the_others_complete(failing_search):
+    """A trial that crashes on every attempt exhausts its retry (max_failures=1)."""
+    report = failing_search
+    by_lr = report.leaderboard.set_index("lr")
+    assert by_lr.loc[0.001, "status"] == "complete" and by_lr.loc[0.001, "folds_finished"] == 2
+    assert by_lr.loc[0.01, "status"] == "failed" and by_lr.loc[0.01, "folds_finished"] == 1
+    assert "injected crash at epoch 1" in by_lr.loc[0.01, "error"]
+    assert report.best == {"lr": 0.001}
+    assert "failed: lr=0.01" in report.table
+    failures = {trial["config"][M.FOLD]: trial["num_failures"] for trial in saved_trials(report.location).values()
+                if trial["config"]["lr"] == 0.01}
+    assert failures == {0: 2, 1: 0}  # the first attempt and its one retry, as Tune counted them
+
+
+def test_the_report_lists_the_failed_configurations_with_their_errors(failing_search):
+    html, page = _report_of(failing_search.location)
+    unfinished = {row["config"]["text"]: row for row in page.rows("unfinished")}
+    assert unfinished["lr=0.01"]["status"]["text"] == "failed"
+    assert "injected crash at epoch 1" in unfinished["lr=0.01"]["error"]["text"]
+    assert page.sections["errors"] and "Where the best configuration errs: lr=0.001" in html
+    assert_numbers_equal_the_csv_files(failing_search.location, page)
+
+
+def _report_of(location: str | Path):
+    """The summary and report.html written from the folder's files as they are now; (html, parsed page)."""
+    from tune_clothes.analysis.report.page import write_report
+    write_summary(str(location))
+    write_report(str(location))
+    return read_page(location)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    location: Path
+    crash_markers: list[Path]  # one per time the crash fired
+    saved: dict[str, dict]  # what Tune's saved state said of each trial folder when the driver was killed
+    results_then: dict[str, str]  # trial folder -> its result.json then, for the trials saved as finished
+    page_then: str  # the text of report.html written from the folder right after the kill
+    report: ExperimentSummary  # after the resume
+
+
+def saved_trials(location: str | Path) -> dict[str, dict] | None:
+    """Trial folder -> {status, config, num_failures} in Tune's saved experiment state (what a resumed search
+    goes by); None while there is no complete state file yet."""
+    try:
+        (state_file,) = Path(location).glob("experiment_state-*.json")
+        trials = [(json.loads(trial), json.loads(runtime))
+                  for trial, runtime in json.loads(state_file.read_text())["trial_data"]]
+    except ValueError:  # no file yet, or one Tune is still writing
+        return None
+    return {trial["relative_logdir"]: {"status": trial["status"], "config": trial["config"],
+                                       "num_failures": runtime["num_failures"]} for trial, runtime in trials}
+
+
+CRASHED = {"lr": 0.01, M.FOLD: 0}  # crashes once, in its second epoch
+HELD = {"lr": 0.01, M.FOLD: 2}  # waits in its second epoch until the driver is killed
+
+
+@pytest.fixture(scope="module")
+def interrupted(clean_search, tmp_path_factory) -> Interrupted:
+    """One configuration of the clean search (lr=0.01, the same data and folds), run by a driver attached to
+    this session's Ray with two faults: CRASHED crashes once, HELD is held until the end, so the search cannot
+    finish before the kill. Once Tune has saved CRASHED as finished (retried in this driver), the driver is
+    SIGKILLed; the search is then resumed here, without faults."""
+    import ray
+    root = tmp_path_factory.mktemp("interrupted")
+    space = root / "space.yaml"
+    space.write_text(yaml.safe_dump(tiny_space(root, "killed", lrs=(0.01,))))
+    faults = [{"kind": "crash", "epoch": 1, "batch": 1, "fold": 0, "axes": {"lr": 0.01},
+               "once_dir": str(root / "fired")},
+              {"kind": "hold", "epoch": 1, "fold": 2, "axes": {"lr": 0.01}, "release_file": str(root / "never")}]
+    command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space),
+               "--address", ray.get_runtime_context().gcs_address]
+    location = root / "results" / "killed"
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env={**os.environ, ENV_VAR: json.dumps(faults)})
+    try:
+        saved = wait_for(lambda: _alive(driver) and _finished(CRASHED, saved_trials(location) or {}), 240,
+                         "Tune to save the crashed trial as finished")
+    finally:
+        end_processes(process_tree(driver.pid), grace_s=0)  # SIGKILL: Ray then ends the trials of its job
+        driver.wait()
+    results_then = {name: (location / name / "result.json").read_text() for name, trial in saved.items()
+                    if trial["status"] == "TERMINATED"}
+    _, page = _report_of(location)  # the interrupted search: the report says so, and draws what there is
+    report = search_and_summarize(load_experiment(space), SearchOptions(resume=True))
+    return Interrupted(location, list((root / "fired").iterdir()), saved, results_then, "".join(page.text), report)
+
+
+def _finished(config: dict, saved: dict[str, dict]) -> dict[str, dict] | None:
+    """`saved` if it lists the trial of `config` as finished."""
+    done = any(t["config"] == config and t["status"] == "TERMINATED" for t in saved.values())
+    return saved if done else None
+
+
+def _alive(driver: subprocess.Popen) -> bool:
+    if driver.poll() is not None:
+        raise AssertionError(f"the search ended ({driver.returncode}) before it could be killed: "
+                             f"{driver.stderr.read().decode(errors='replace')[-2000:]}")
+    return True
+
+
+def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(interrupted, clean_search):
+    assert len(interrupted.crash_markers) == 1  # the fault fired, once
+    (crashed,) = [t for t in interrupted.saved.values() if t["config"] == CRASHED]
+    assert crashed["num_failures"] == 1  # Tune retried it, in the driver it ran in
+    rows = trial_results(interrupted.location)[(0.01, 0)]
+    assert [row[M.EPOCH] for row in rows] == [0, 1, 2]  # epoch 0 was not trained again: resumed after it
     reference = trial_results(Path(clean_search[1].location))[(0.01, 0)]
     for name in M.EPOCH_SCALARS:
-        assert crashed[-1][name] == reference[-1][name], name
-    pd.testing.assert_frame_equal(board(report), board(clean_search[1]))
+        assert rows[-1][name] == reference[-1][name], name
 
 
-def test_failing_configurations_are_reported_and_the_others_complete(ray_local, tmp_path, monkeypatch):
-    faults = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}},  # every attempt
-              {"kind": "oom", "epoch": 0, "fold": 2, "axes": {"lr": 0.003}}]
-    report = run_with_faults(tmp_path, "failing", faults, monkeypatch, lrs=(0.01, 0.003, 0.001))
-    by_lr = report.leaderboard.set_index("lr")
-    assert by_lr.loc[0.001, "status"] == "complete" and by_lr.loc[0.001, "folds_finished"] == 3
-    assert by_lr.loc[0.01, "status"] == "failed" and by_lr.loc[0.01, "folds_finished"] == 2
-    assert "injected crash at epoch 1" in by_lr.loc[0.01, "error"]
-    assert by_lr.loc[0.003, "status"] == "failed"
-    assert "out of GPU memory" in by_lr.loc[0.003, "error"]
-    assert "lower train.batch_size" in by_lr.loc[0.003, "error"]
-    assert "resources.gpus_per_trial" in by_lr.loc[0.003, "error"]
-    assert report.best == {"lr": 0.001}
-    assert "failed: lr=0.003" in report.table
+def test_a_killed_driver_resumes_without_rerunning_finished_trials(interrupted, clean_search):
+    before = interrupted.results_then
+    assert 0 < len(before) < 3 and not _finished(HELD, interrupted.saved)
+    after = {trial.name: (trial / "result.json").read_text() for trial in trial_dirs(interrupted.location)}
+    assert len(after) == 3 and {name: after[name] for name in before} == before  # finished: not run again
+    resumed = board(interrupted.report).drop(columns="rank")
+    uninterrupted = board(clean_search[1]).drop(columns="rank")
+    pd.testing.assert_frame_equal(resumed, uninterrupted[uninterrupted["lr"] == 0.01].reset_index(drop=True))
+    assert resumed["folds_finished"].tolist() == [3]
 
 
-def _finished_trials(location: Path) -> dict[str, str]:
-    finished = {}
-    for trial in trial_dirs(location) if location.is_dir() else []:
-        lines = (trial / "result.json").read_text().splitlines() if (trial / "result.json").exists() else []
-        if lines and json.loads(lines[-1]).get(M.EPOCHS_DONE) == 3:
-            finished[trial.name] = (trial / "result.json").read_text()
-    return finished
-
-
-def test_a_killed_driver_resumes_without_rerunning_finished_trials(clean_search, tmp_path):
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(tiny_space(tmp_path, "killed")))
-    command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
-    location = tmp_path / "results" / "killed"
-    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ray_processes = []
-    try:
-        deadline = time.monotonic() + 240
-        while not _finished_trials(location) and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert driver.poll() is None, f"the search ended before it could be killed: {driver.stderr.read()[-2000:]}"
-        assert _finished_trials(location), "no trial finished within 240 s"
-        ray_processes = process_tree(driver.pid)[1:]  # Ray's processes (the raylet's workers and agents too)
-    finally:
-        driver.kill()  # SIGKILL: the search gets no chance to shut its Ray down
-        driver.wait()
-    try:  # its reaper sees to it: no Ray process outlives the search
-        wait_for(lambda: not any(map(running, ray_processes)), 30, "the killed search's Ray processes to end")
-    except TimeoutError:
-        pytest.fail(f"still running: {[(p.pid, p.name()) for p in ray_processes if running(p)]}")
-    finally:
-        end_processes(ray_processes, grace_s=0)
-    before = _finished_trials(location)
-    assert 0 < len(before) < 6
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    after = _finished_trials(location)
-    assert len(after) == 6
-    assert {name: after[name] for name in before} == before  # finished trials were not run again
-    report = pd.read_csv(location / "leaderboard.csv")
-    expected = board(clean_search[1])
-    pd.testing.assert_frame_equal(report[COMPARED].sort_values("lr").reset_index(drop=True), expected,
-                                  check_dtype=False)
-
+def test_the_report_of_an_interrupted_search_says_so(interrupted):
+    finished = len(interrupted.results_then)
+    assert f"{finished} of 3 trials finished: the search is still running or was interrupted" in interrupted.page_then

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.training.callbacks import BEST, LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
-from tune_clothes.training.fit import Callback, fit
+from tune_clothes.training.fit import Callback, TrainingState, fit
+from tune_clothes.training.loader import LabelledImages
+from tune_clothes.training.predictions import TOP_K, load_predictions, save_predictions, validation_predictions
 from tune_clothes.training.standalone import prepare_fold
 
 
@@ -100,3 +104,29 @@ def test_the_package_and_its_training_core_import_without_ray():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "False"
+
+
+def test_validation_predictions_are_the_ones_behind_val_acc(small, tmp_path):
+    recipe, data = small
+    state = fit(recipe, data)
+    ids = [f"image-{i}" for i in range(max(data.val.positions) + 1)]
+    predictions = validation_predictions(state, data.val, ids)
+    assert predictions.accuracy() == state.history[-1][M.VAL_ACC] and predictions.epochs_done == 3
+    assert list(predictions.ids) == [ids[i] for i in data.val.positions]
+    save_predictions(predictions, tmp_path / "p.npz")
+    loaded = load_predictions((tmp_path / "p.npz").read_bytes())
+    for name in ("positions", "ids", "labels", "predicted", "top_classes", "top_probabilities"):
+        assert np.array_equal(getattr(loaded, name), getattr(predictions, name)), name
+
+
+def test_validation_predictions_keep_the_likeliest_classes_only():
+    rng = np.random.default_rng(0)
+    scores = rng.dirichlet(np.ones(25), 40).astype(np.float32)  # 25 classes, 40 images
+    state = TrainingState(None, None, None, epoch=4, val_predicted=scores.argmax(axis=1), val_probabilities=scores)
+    images = LabelledImages(Path("unused.npy"), np.arange(40), rng.integers(0, 25, 40))
+    predictions = validation_predictions(state, images, [str(i) for i in range(40)])
+    assert predictions.top_classes.shape == predictions.top_probabilities.shape == (40, TOP_K)
+    assert np.array_equal(predictions.top_classes[:, 0], predictions.predicted)
+    assert (np.diff(predictions.top_probabilities.astype(float), axis=1) <= 0).all()  # likeliest first
+    expected = np.sort(scores, axis=1)[:, ::-1][:, :TOP_K].astype(np.float16)
+    assert np.array_equal(predictions.top_probabilities, expected)

@@ -73,37 +73,52 @@ def test_parallel_build_equals_serial_build(clothing_root, tmp_path, monkeypatch
     assert np.array_equal(serial, parallel)
 
 
-def test_two_processes_building_at_once_share_one_file(clothing_root, tmp_path):
-    index_of(clothing_root, tmp_path)  # warm the verification cache so both start together
-    code = ("import sys; from pathlib import Path; from tune_clothes.config import DatasetConfig; "
-            "from tune_clothes.data.datasets import load_index; "
-            "from tune_clothes.data.image_cache import ensure_image_cache; "
-            f"i = load_index(DatasetConfig(kind='clothing', root={str(clothing_root)!r}, cache_dir={str(tmp_path)!r})); "
-            f"print(ensure_image_cache(i, 20, Path({str(tmp_path)!r})).path)")
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    paths = {p.communicate()[0].strip() for p in procs}
+# A builder process for the test below: its build takes a second and writes when it starts and ends to a
+# shared log, and it asks for the cache only once the other builder is ready too, so the two overlap.
+BUILDER = """
+import sys, time
+from pathlib import Path
+from tune_clothes.config import DatasetConfig
+from tune_clothes.data import image_cache
+from tune_clothes.data.datasets import load_index
+root, cache, name = sys.argv[1:4]
+log = Path(cache) / "builds.log"
+def note(event):
+    with open(log, "a") as out:  # one short append per line: lines of the two processes never mix
+        out.write(f"{name} {event} {time.time()!r}\\n")
+def slow_build(*args):
+    note("start")
+    time.sleep(1.0)  # seconds: the other process asks for the cache during this build
+    real_build(*args)
+    note("end")
+real_build, image_cache._build = image_cache._build, slow_build
+index = load_index(DatasetConfig(kind="clothing", root=root, cache_dir=cache))
+(Path(cache) / f"ready-{name}").touch()
+while len(list(Path(cache).glob("ready-*"))) < 2:
+    time.sleep(0.005)
+path = image_cache.ensure_image_cache(index, 20, Path(cache)).path
+note("got")
+print(path)
+"""
+
+
+def test_two_processes_building_at_once_wait_for_one_build(clothing_root, tmp_path):
+    index_of(clothing_root, tmp_path)  # warm the verification cache, so both builders get going together
+    procs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(clothing_root), str(tmp_path), name],
+                              stdout=subprocess.PIPE, text=True) for name in ("a", "b")]
+    paths = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs) and len(paths) == 1
+    events = [line.split() for line in (tmp_path / "builds.log").read_text().splitlines()]
+    builds = [(name, float(t)) for name, event, t in events if event == "start"]
+    assert len(builds) == 1, f"both processes built the cache at once: {events}"  # the lock makes one wait
+    end = max(float(t) for _, event, t in events if event == "end")
+    assert all(float(t) >= end for _, event, t in events if event == "got")  # the other waited for the build
     assert len(list((tmp_path / "images").glob("*.npy"))) == 1  # no temporary file left behind
-
-
-@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA"])
-def test_grey_cmyk_and_alpha_images_become_rgb(tmp_path, mode):
-    path = write_jpeg(tmp_path / f"x.{mode}", seed=3, mode=mode)
-    pixels = decode_image(path, 12)
-    assert pixels.shape == (12, 12, 3) and pixels.dtype == np.uint8
 
 
 def test_transparent_pixels_become_white(tmp_path):
     Image.new("RGBA", (8, 8), (10, 20, 30, 0)).save(tmp_path / "clear.png")
     assert (decode_image(tmp_path / "clear.png") == 255).all()
-
-
-def test_exif_rotation_is_applied(tmp_path):
-    image = Image.new("RGB", (40, 20), (200, 0, 0))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
-    image.save(tmp_path / "rotated.jpg", exif=exif)
-    assert decode_image(tmp_path / "rotated.jpg").shape == (40, 20, 3)
 
 
 def test_tiny_and_large_images_decode_and_bombs_are_refused(tmp_path, monkeypatch):
@@ -126,3 +141,27 @@ def test_a_cache_key_given_by_the_driver_is_used_without_reading_every_image(clo
         raise AssertionError("a trial given the key must not stat every image again")
     monkeypatch.setattr(image_cache, "content_key", refuse)
     assert ensure_image_cache(index, 16, tmp_path, key=key).path == built.path
+
+
+@pytest.mark.parametrize("kind", ["idx", "csv"])
+def test_a_changed_fashion_mnist_file_gets_a_cache_of_its_own(fashion_mnist_files, tmp_path, kind):
+    """The cache key of Fashion-MNIST follows its files: rewritten images (same labels, so the same index
+    fingerprint) are cached anew, never served from the old cache."""
+    import shutil
+
+    from tune_clothes.data.fashion_mnist import write_fashion_csv, write_idx_images
+    source = fashion_mnist_files.idx_dir if kind == "idx" else fashion_mnist_files.csv_file
+    root = tmp_path / source.name
+    (shutil.copytree if kind == "idx" else shutil.copy)(source, root)
+    config = DatasetConfig(kind="fashion_mnist", root=str(root), cache_dir=str(tmp_path / "cache"))
+    first = ensure_image_cache(load_index(config), 28, tmp_path / "cache")
+    brighter = fashion_mnist_files.images // 2 + 100
+    if kind == "idx":
+        write_idx_images(root / "train-images-idx3-ubyte.gz", brighter)
+    else:
+        write_fashion_csv(root, brighter, fashion_mnist_files.labels)
+    index = load_index(config)
+    second = ensure_image_cache(index, 28, tmp_path / "cache")
+    assert second.path != first.path and index.fingerprint() == load_index(config).fingerprint()
+    np.testing.assert_array_equal(second.open()[..., 0], brighter)
+    np.testing.assert_array_equal(first.open()[..., 0], fashion_mnist_files.images)  # the old one is intact

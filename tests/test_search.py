@@ -12,6 +12,7 @@ from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.data.experiment_folder import (
     BEST_CONFIG_YAML,
+    CV_RESULTS_CSV,
     DATASET_JSON,
     EXPERIMENT_YAML,
     FOLDS_JSON,
@@ -40,11 +41,12 @@ def test_every_configuration_runs_on_every_fold(clean_search):
 def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
     experiment, report = clean_search
     location = Path(report.location)
-    for name in (EXPERIMENT_YAML, FOLDS_JSON, DATASET_JSON, VERSIONS_JSON, LEADERBOARD_CSV, BEST_CONFIG_YAML):
+    for name in (EXPERIMENT_YAML, FOLDS_JSON, DATASET_JSON, VERSIONS_JSON, LEADERBOARD_CSV, CV_RESULTS_CSV,
+                 BEST_CONFIG_YAML):
         assert (location / name).is_file(), name
     trials = trial_dirs(location)
     assert len(trials) == 6
-    folds = json.loads((location / FOLDS_JSON).read_text())["validation"]["kfold"]
+    folds = [part["positions"] for part in json.loads((location / FOLDS_JSON).read_text())["validation"]["kfold"]]
     for trial in trials:
         results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         assert [r[M.EPOCH] for r in results] == [0, 1, 2]
@@ -78,39 +80,76 @@ def test_report_command_reproduces_the_leaderboard_from_disk(clean_search, capsy
     assert "lr=0.001" in capsys.readouterr().out
 
 
-def test_optuna_and_asha_see_the_mean_over_all_folds(ray_local, tmp_path):
-    from conftest import search_and_summarize, tiny_space
-
-    from tune_clothes.config.loader import experiment_from_dict
-    space = tiny_space(tmp_path, "adaptive", search={
-        "algorithm": "optuna", "grid": {}, "num_samples": 4, "scheduler": "asha", "grace_period": 1,
-        "space": {"lr": {"low": 1e-4, "high": 3e-2, "log": True}, "batch_size": {"choices": [8, 16]}}})
-    report = search_and_summarize(experiment_from_dict(space))
-    trials = trial_dirs(Path(report.location))
-    assert len(trials) == 4
-    for trial in trials:
-        params = json.loads((trial / "params.json").read_text())
-        assert M.FOLD not in params and 1e-4 <= params["lr"] <= 3e-2 and params["batch_size"] in (8, 16)
-        for line in (trial / "result.json").read_text().splitlines():
-            row = json.loads(line)
-            folds = [row[f"folds/{k}/{M.VAL_ACC}"] for k in range(3)]
-            assert row[M.VAL_ACC] == pytest.approx(sum(folds) / 3)  # what Optuna and ASHA compare
-    board = report.leaderboard
-    assert len(board) == 4 and set(board["status"]) <= {"complete", "incomplete"}
-    complete = board[board["status"] == "complete"]
-    assert len(complete) >= 1 and (complete["folds_finished"] == 3).all()
-    assert report.best is not None
-
-
 def test_resume_of_a_search_killed_before_tune_saved_anything_runs_it(ray_local, tmp_path):
     from conftest import search_and_summarize, tiny_space
 
     from tune_clothes.config.loader import experiment_from_dict
     from tune_clothes.data.experiment_folder import experiment_location, write_experiment_files
     from tune_clothes.tuning.runner import SearchOptions, prepare_experiment
-    experiment = experiment_from_dict(tiny_space(tmp_path, "early", lrs=(0.01,), train={"epochs": 1}))
+    experiment = experiment_from_dict(tiny_space(tmp_path, "early", lrs=(0.01,), train={"epochs": 1},
+                                                 cv={"folds": 2}))
     location = experiment_location(experiment)
     _, inputs = prepare_experiment(experiment, location, resume=False)
     write_experiment_files(location, experiment, inputs.index, inputs.plan)  # the driver died right after this
     report = search_and_summarize(experiment, SearchOptions(resume=True))
-    assert report.leaderboard["folds_finished"].tolist() == [3]
+    assert report.leaderboard["folds_finished"].tolist() == [2]
+
+
+def test_the_report_of_a_finished_search_has_every_section_and_the_csv_numbers(clean_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, report = clean_search
+    write_report(report.location)
+    html, page = read_page(report.location)
+    assert [name for name, applies in page.sections.items() if not applies] == ["adaptive", "final"]
+    assert "All 6 trials finished." in html
+    assert_numbers_equal_the_csv_files(report.location, page)
+    assert check_out_of_fold(report.location) == 2
+
+
+def test_out_of_fold_predictions_are_what_the_checkpointed_fold_models_predict(clean_search):
+    """Reload each fold model of the best configuration from the checkpoint beside its predictions and predict
+    its validation images again, from the image cache: the same classes."""
+    import numpy as np
+    import torch
+
+    from tune_clothes.analysis.report.inputs import read_inputs
+    from tune_clothes.config import ModelConfig
+    from tune_clothes.data.image_cache import find_image_cache
+    from tune_clothes.packaging.inference import model_input
+    from tune_clothes.training.callbacks import load_checkpoint
+    from tune_clothes.training.models import build_model
+    from tune_clothes.training.predictions import load_predictions, predictions_file
+    experiment, report = clean_search
+    inputs = read_inputs(report.location)
+    cache = np.load(find_image_cache(Path(experiment.dataset.cache_dir), "synthetic", inputs.dataset["fingerprint"],
+                                     experiment.train.image_size), mmap_mode="r")
+    best = inputs.trials[inputs.trials["config"] == inputs.best()["config"]]
+    for trial, j in zip(best["trial"], best["j"]):
+        latest = max((Path(report.location) / trial).glob("checkpoint_*"))
+        saved = load_predictions(latest / predictions_file(j))
+        network = build_model(ModelConfig(name="fashion_cnn"), len(inputs.dataset["class_counts"])).eval()
+        network.load_state_dict(load_checkpoint(latest / f"fold{j}.pt")["model"])
+        with torch.inference_mode():
+            again = network(model_input(np.array(cache[saved.positions]), 3)).argmax(dim=1).numpy()
+        assert np.array_equal(again, saved.predicted), trial
+
+
+def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(messy_search):
+    from test_report import assert_numbers_equal_the_csv_files, check_out_of_fold, read_page
+
+    from tune_clothes.analysis.report.page import write_report
+    _, _, summary = messy_search
+    write_report(summary.location)
+    _, page = read_page(summary.location)
+    board = summary.leaderboard
+    complete = int((board["status"] == "complete").sum())
+    assert [name for name, applies in page.sections.items() if not applies] == (
+        ["final"] if complete >= 2 else ["effects", "final"])  # comparing hyperparameters takes 2 complete ones
+    rungs = page.rows("asha_rungs")
+    assert [int(row["rung"]["value"]) for row in rungs if "rung" in row] == [1, 2]  # 3 epochs, grace 1, factor 2
+    ended = sum(int(row["stopped"]["value"]) for row in rungs)
+    assert ended == (board["status"] != "complete").sum()  # every configuration ASHA stopped, at its rung
+    assert_numbers_equal_the_csv_files(summary.location, page)
+    assert check_out_of_fold(summary.location) >= 1  # lock-step trials: every fold in one trial

@@ -18,8 +18,8 @@ from tune_clothes.config.errors import UserError
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 #: The commands, in the order `--help` lists them: a module `tune_clothes.<name>` with a `main(argv)` each.
-COMMANDS = ("search", "report", "train", "verify", "download", "prepare_fashion_csv", "complexity",
-            "cluster_config")
+COMMANDS = ("search", "report", "final", "evaluate", "predict", "train", "verify", "download",
+            "prepare_fashion_csv", "complexity", "cluster_config")
 
 
 def configure_logging(verbose: bool = False) -> None:

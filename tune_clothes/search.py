@@ -1,7 +1,7 @@
 """`python -m tune_clothes.search --space FILE`: run every configuration on every fold with Ray Tune.
 
 Runs every configuration of the search space (e.g. search_spaces/demo.yaml) on every cross-validation fold,
-then writes and prints the leaderboard.
+then writes and prints the leaderboard, and writes report.html.
 
 Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input,
 130 / 143 when Ctrl-C (SIGINT) / SIGTERM stopped it (it then prints how to resume).
@@ -9,6 +9,7 @@ Exit status: 0 when a best configuration was found, 1 when no configuration fini
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from typing import Sequence
@@ -21,6 +22,7 @@ from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import EXPERIMENT_YAML
 
 NOTHING_FINISHED = 1
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -63,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(stopped, args, experiment)
     summary = write_summary(location)
     print(summary.table)
-    print(f"\nresults: {location} (leaderboard.csv, best_config.yaml, trials.csv; tensorboard --logdir {location})")
+    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv; tensorboard "
+          f"--logdir {location})")
+    _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
 
 
@@ -71,6 +75,7 @@ def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> i
     """The leaderboard of what finished (every configuration listed), and the command that continues."""
     if storage.exists(storage.join(stopped.location, EXPERIMENT_YAML)):
         print(write_summary(stopped.location).table)
+        _write_report(stopped.location)
         print(f"\nstopped; what finished is kept in {stopped.location}. Continue with:")
         print(f"  {resume_command(args, experiment)}")
     else:
@@ -79,12 +84,25 @@ def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> i
 
 
 def resume_command(args: argparse.Namespace, experiment: Experiment) -> str:
-    """This search's command with --resume, naming the experiment as it resolved (space, name, storage)."""
+    """This search's command with --resume, naming the experiment as it resolved (space, overrides, name,
+    storage), quoted for a POSIX shell."""
     words = ["python", "-m", "tune_clothes.search", "--space", args.space, "--name", experiment.name,
              "--storage", experiment.storage]
+    words += [word for override in args.overrides for word in ("--set", override)]
     words += ["--address", args.address] if args.address else []
     words += ["--num-cpus", str(args.num_cpus)] if args.num_cpus else []
     return shlex.join([*words, "--resume"])
+
+
+def _write_report(location: str) -> None:
+    """The search's results are on disk and printed by now: a report that cannot be drawn is logged, with the
+    command that retries it, and does not change the search's exit status."""
+    from tune_clothes.analysis.report.page import write_report  # matplotlib and Jinja2: only when needed
+    try:
+        print(f"report: {write_report(location)}")
+    except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
+        log.exception("report.html could not be written; the results are complete: retry with "
+                      "python -m tune_clothes.report %s", location)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ class PrintEpochs(Callback):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tune_clothes.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a search space YAML file, e.g. search_spaces/demo.yaml")
-    parser.add_argument("--fold", type=int, default=0, help="which cross-validation fold (default 0)")
+    parser.add_argument("--fold", type=int, default=0, help="which cross-validation fold (default 0; with "
+                        "cv.repeats, j = repeat * cv.folds + fold)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<name>-fold<N>)")

@@ -1,10 +1,11 @@
-"""Trial results read back from an experiment folder, without Ray: one row per (configuration, fold).
+"""Trial results read back from an experiment folder, without Ray: one row per (configuration, repeat, fold).
 
 A trial folder holds Ray's `params.json` (the trial's parameters), `result.json` (one JSON line per reported
 epoch) and, if an attempt crashed, `error.txt`. A trial is finished when its last report says every epoch
 ran; it failed when it has an error and is not finished; anything else is incomplete (interrupted,
-pending, or stopped early by ASHA). A grid's trials that have no folder yet are listed as not started, so that
-an interrupted search still shows every configuration.
+pending, or stopped early by ASHA). A grid trial is one fold j = repeat * K + fold (its `fold` parameter);
+an Optuna trial holds every fold, reported as `folds/<j>/<metric>`. A grid's trials that have no folder yet
+are listed as not started, so that an interrupted search still shows every configuration.
 """
 from __future__ import annotations
 
@@ -15,68 +16,111 @@ from typing import Any
 
 import pandas as pd
 
-from tune_clothes.config import Choice, Experiment
-from tune_clothes.config.metric_names import EPOCHS_DONE, FOLD, NODE_ID, OPTIMISABLE, is_final_report
+from tune_clothes.config import Experiment
+from tune_clothes.config.metric_names import (
+    EPOCH_SCALARS,
+    EPOCHS_DONE,
+    FOLD,
+    NODE_ID,
+    OPTIMISABLE,
+    is_final_report,
+)
 from tune_clothes.data import storage
+from tune_clothes.data.folds import scheme_name
 
 FINISHED, FAILED, INCOMPLETE, NOT_STARTED = "finished", "failed", "incomplete", "not started"
+TRAIN_METRICS = tuple(name for name in EPOCH_SCALARS if name.startswith("train/"))
+TIME_TOTAL = "time_total_s"  # Tune's seconds of training in the trial so far
 
 
 def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
-    """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold."""
+    """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold.
+
+    Columns: the axes, `repeat`, `fold` (within the repeat), `scheme` (the fold plan's scheme: `kfold`,
+    `split=0.8`), `status`, `error`, `epochs_done`, `best_epoch` (1 = the first epoch; best by the search
+    metric), `fit_time` (seconds per fold), `trial`, `node`, and every validation and training metric of the
+    last epoch."""
     axes = search_axes(experiment)
     rows: list[dict[str, Any]] = []
     for name in storage.list_dirs(location):
         trial_dir = storage.join(location, name)
         if storage.exists(storage.join(trial_dir, "params.json")):
-            rows.extend(_trial_rows(trial_dir, name, axes, experiment.cv.folds))
+            rows.extend(_trial_rows(trial_dir, name, axes, experiment))
     rows.extend(_not_started_rows(experiment, rows))
-    columns = [*axes, FOLD, "status", "error", "epochs_done", "trial", "node", *OPTIMISABLE]
-    return pd.DataFrame(rows, columns=columns)
+    columns = [*axes, "repeat", FOLD, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time", "trial",
+               "node", *OPTIMISABLE, *TRAIN_METRICS]
+    trials = pd.DataFrame(rows, columns=columns)
+    return trials.astype({"repeat": "int64", FOLD: "int64", "best_epoch": "Int64"})
 
 
 def search_axes(experiment: Experiment) -> list[str]:
     return list(experiment.search.axes)
 
 
-def _trial_rows(trial_dir: str, name: str, axes: list[str], folds: int) -> list[dict[str, Any]]:
+def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment) -> list[dict[str, Any]]:
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
-    last = _last_result(trial_dir)
+    reports = read_reports(trial_dir)
+    last = reports[-1] if reports else {}
     error = _error_message(trial_dir)
     finished = is_final_report(last)
     status = FINISHED if finished else FAILED if error else INCOMPLETE
     common = {**{axis: params.get(axis) for axis in axes}, "status": status,
               "error": None if finished else error, "epochs_done": last.get(EPOCHS_DONE, 0), "trial": name,
-              "node": last.get(NODE_ID)}
+              "node": last.get(NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}
+    folds = experiment.cv.folds
     if FOLD in params:  # grid mode: the trial is one fold
-        return [{**common, FOLD: params[FOLD], **{m: _number(last.get(m)) for m in OPTIMISABLE}}]
-    return [{**common, FOLD: k, **{m: _number(last.get(f"folds/{k}/{m}")) for m in OPTIMISABLE}}
-            for k in range(folds)]
+        fold_keys = {int(params[FOLD]): ""}
+        seconds = last.get(TIME_TOTAL, math.nan)
+    else:  # optuna mode: every fold in lock-step, in one trial's time
+        total = experiment.cv.repeats * folds
+        fold_keys = {j: f"folds/{j}/" for j in range(total)}
+        seconds = last.get(TIME_TOTAL, math.nan) / total
+    metric, mode = experiment.search.metric, experiment.search.mode
+    return [{**common, "repeat": j // folds, FOLD: j % folds, "fit_time": seconds,
+             "best_epoch": _best_epoch(reports, prefix + metric, mode),
+             **{m: _number(last.get(prefix + m)) for m in (*OPTIMISABLE, *TRAIN_METRICS)}}
+            for j, prefix in fold_keys.items()]
 
 
 def _not_started_rows(experiment: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A row for every (configuration, fold) of a grid that has no trial folder (an Optuna search's
+    """A row for every (configuration, repeat, fold) of a grid that has no trial folder (an Optuna search's
     configurations are not known before it proposes them)."""
-    grid = experiment.search.grid
-    if experiment.search.algorithm != "grid" or not all(isinstance(axis, Choice) for axis in grid.values()):
+    search, cv = experiment.search, experiment.cv
+    if search.algorithm != "grid":
         return []
-    seen = {(tuple(row[axis] for axis in grid), row[FOLD]) for row in rows}
-    return [{**dict(zip(grid, values)), FOLD: fold, "status": NOT_STARTED, "epochs_done": 0}
-            for values in itertools.product(*(axis.values for axis in grid.values()))
-            for fold in range(experiment.cv.folds) if (values, fold) not in seen]
+    grid = search.grid
+    seen = {(tuple(row[axis] for axis in grid), row["repeat"], row[FOLD]) for row in rows}
+    return [{**dict(zip(grid, values)), "repeat": repeat, FOLD: fold, "status": NOT_STARTED, "epochs_done": 0,
+             "scheme": scheme_name(dict(zip(grid, values)).get("split", cv.split))}
+            for values in itertools.product(*(experiment.axis_values(axis) for axis in grid))
+            for repeat in range(cv.repeats) for fold in range(cv.folds)
+            if (values, repeat, fold) not in seen]
 
 
-def _last_result(trial_dir: str) -> dict[str, Any]:
+def read_reports(trial_dir: str) -> list[dict[str, Any]]:
+    """Every report of the trial (Tune's result.json, a JSON object a line); a line cut short by a killed
+    process is skipped."""
     path = storage.join(trial_dir, "result.json")
     if not storage.exists(path):
-        return {}
-    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
-    for line in reversed(lines):  # a line cut short by a killed process is skipped
+        return []
+    reports = []
+    for line in storage.read_text(path).splitlines():
         try:
-            return json.loads(line)
+            reports.append(json.loads(line))
         except ValueError:
             continue
-    return {}
+    return reports
+
+
+def _best_epoch(reports: list[dict[str, Any]], key: str, mode: str) -> float:
+    """The epoch (1 = first) with the best value of `key`, the earliest of equals; NaN when none has it."""
+    values = [(_number(report.get(key)), report.get(EPOCHS_DONE)) for report in reports]
+    values = [(value, epoch) for value, epoch in values if not math.isnan(value) and epoch is not None]
+    if not values:
+        return math.nan
+    sign = 1 if mode == "max" else -1
+    best = max(values, key=lambda item: sign * item[0])  # max() keeps the first of equal values
+    return float(best[1])
 
 
 def _error_message(trial_dir: str) -> str | None:

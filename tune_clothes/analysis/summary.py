@@ -1,5 +1,6 @@
-"""The summary of a search, from the files on disk: `leaderboard.csv`, `best_config.yaml`, `trials.csv`, and
-the leaderboard as a text table. Works on a finished, running or interrupted experiment; needs no running Ray."""
+"""The summary of a search, from the files on disk: `leaderboard.csv`, `cv_results.csv`, `best_config.yaml`,
+`trials.csv`, and the leaderboard as a text table. Works on a finished, running or interrupted experiment;
+needs no running Ray."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,11 +10,22 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from tune_clothes.analysis.leaderboard import best_configuration, format_leaderboard, summarize
+from tune_clothes.analysis.comparison import fold_schemes
+from tune_clothes.analysis.cv_results import cv_results
+from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
 from tune_clothes.analysis.results import NOT_STARTED, load_trials, search_axes
+from tune_clothes.analysis.table import format_leaderboard
+from tune_clothes.config import Experiment
 from tune_clothes.config.loader import experiment_to_dict
 from tune_clothes.data import storage
-from tune_clothes.data.experiment_folder import BEST_CONFIG_YAML, LEADERBOARD_CSV, read_experiment
+from tune_clothes.data.experiment_folder import (
+    BEST_CONFIG_YAML,
+    CV_RESULTS_CSV,
+    FOLDS_JSON,
+    LEADERBOARD_CSV,
+    read_experiment,
+)
+from tune_clothes.data.folds import read_fold_plan
 
 TRIALS_CSV = "trials.csv"
 
@@ -27,18 +39,29 @@ class ExperimentSummary:
 
 
 def write_summary(location: str) -> ExperimentSummary:
-    experiment = read_experiment(location)
-    trials = load_trials(location, experiment)
-    axes = search_axes(experiment)
-    search = experiment.search
-    board = summarize(trials, axes, search.metric, search.mode, experiment.cv.folds)
-    board = _mark_not_started(board, trials, axes)
+    experiment, trials, board = summarize_experiment(location)
+    axes, search = search_axes(experiment), experiment.search
     storage.write_text(storage.join(location, LEADERBOARD_CSV), board.to_csv(index=False))
+    storage.write_text(storage.join(location, CV_RESULTS_CSV),
+                       cv_results(trials, axes, board.attrs["folds"]).to_csv(index=False))
     storage.write_text(storage.join(location, TRIALS_CSV), trials.to_csv(index=False))
     best = best_configuration(board) if board["is_best"].any() else None
     if best is not None:
         storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(experiment, best, board))
     return ExperimentSummary(location, board, format_leaderboard(board, search.metric, axes), best)
+
+
+def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.DataFrame]:
+    """The experiment, its trials (one row per configuration and fold) and its leaderboard, from the files."""
+    experiment = read_experiment(location)
+    plan = read_fold_plan(storage.join(location, FOLDS_JSON))
+    trials = load_trials(location, experiment)
+    search = experiment.search
+    settings = BoardSettings(tuple(search_axes(experiment)), search.metric, search.mode, folds=plan.folds,
+                             repeats=plan.repeats, schemes=fold_schemes(plan), rope=search.rope)
+    board = _mark_not_started(summarize(trials, settings), trials, list(settings.axes))
+    board.attrs["folds"] = plan.folds  # K per repeat: cv_results numbers split j = repeat * K + fold
+    return experiment, trials, board
 
 
 def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -59,7 +82,8 @@ def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> 
                                                                    space={}, scheduler="none"))
     row = board[board["is_best"].astype(bool)].iloc[0]
     metric = experiment.search.metric
+    interval = (f"corrected 95% CI [{row[f'{metric}/ci_low']:.4f}, {row[f'{metric}/ci_high']:.4f}]"
+                if pd.notna(row[f"{metric}/ci_low"]) else "no interval from one fold")
     header = (f"# Best configuration of experiment '{experiment.name}': {row['config']}\n"
-              f"# {metric}: {row[f'{metric}/mean']:.4f} mean over {row['folds_finished']} folds, 95% CI "
-              f"[{row[f'{metric}/ci_low']:.4f}, {row[f'{metric}/ci_high']:.4f}]\n")
+              f"# {metric}: {row[f'{metric}/mean']:.4f} mean over {row['folds_finished']} folds, {interval}\n")
     return header + yaml.safe_dump(experiment_to_dict(chosen), sort_keys=False)

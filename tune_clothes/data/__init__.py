@@ -3,6 +3,7 @@ experiment folder. No torch training, no Ray.
 
 Entry points: `datasets.load_index` (a `DatasetIndex` for any dataset kind); `validation.validate_clothing`;
 `folds.plan_folds` / `folds.load_fold_plan`; `image_cache.ensure_image_cache`; `synthetic.generate_synthetic_dataset`;
-`download.download_clothing` / `download.download_fashion_mnist`; `experiment_folder` (experiment.yaml,
-folds.json, dataset.json, versions.json); `storage` (local paths and s3://, `atomic_path`).
+`download.download_clothing` / `download.download_fashion_mnist` (`archive.extract_zip_safely` unpacks);
+`experiment_folder` (experiment.yaml, folds.json, dataset.json, versions.json); `storage` (local paths and s3://,
+`atomic_path`).
 """

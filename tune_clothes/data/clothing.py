@@ -50,6 +50,26 @@ def read_images_csv(root: Path) -> list[CsvRow]:
     return [CsvRow(image, label, line) for line, (image, label) in enumerate(zip(images, labels), start=2)]
 
 
+def read_column(root: Path, column: str) -> dict[str, str]:
+    """Image id -> its value in `column` of images.csv (the first row of a repeated id counts, as in the index).
+
+    For `cv.group_by`: a missing column or an empty value is an error, since an image without a group could
+    share one with any other."""
+    path = root / CSV_NAME
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    if column not in table.columns:
+        raise DataError(f"{path}: cv.group_by={column!r} is not a column here; the columns are "
+                        f"{list(table.columns)}: set cv.group_by to one of them, or to null")
+    table = table.assign(image=table["image"].str.strip(), value=table[column].str.strip())
+    table = table.drop_duplicates("image", keep="first")
+    empty = table.loc[table["value"] == "", "image"].tolist()
+    if empty:
+        raise DataError(f"{path}: {len(empty)} image(s) have no {column} (e.g. {empty[:3]}), so cv.group_by="
+                        f"{column!r} cannot tell which group they belong to: fill the column in, or set "
+                        f"cv.group_by to null")
+    return dict(zip(table["image"], table["value"]))
+
+
 def unsafe_id_reason(image_id: str, images_dir: Path) -> str | None:
     """Why an id must not be opened (it could name a file outside images/), or None when it is safe."""
     if not image_id:

@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 from tune_clothes.config import DatasetConfig
+from tune_clothes.config.errors import DataError
 from tune_clothes.data.class_policy import apply_class_policy
-from tune_clothes.data.clothing import image_path
+from tune_clothes.data.clothing import CsvRow, image_path, read_column
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.data.validation import scan_clothing
@@ -49,7 +50,22 @@ def dataset_root(config: DatasetConfig) -> Path:
 
 
 def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
-    rows, report = scan_clothing(root, Path(config.cache_dir))
+    usable, excluded = usable_clothing_rows(root, Path(config.cache_dir))
+    labels = [row.label for row in usable]
+    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
+                                       str(root / "images.csv"))
+    usable = [row for row, k in zip(usable, keep) if k]
+    class_names = tuple(sorted({row.label for row in usable}))
+    class_id = {name: i for i, name in enumerate(class_names)}
+    return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
+                        labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
+                        class_names=class_names, dropped_classes=dropped, excluded=excluded)
+
+
+def usable_clothing_rows(root: Path, cache_dir: Path | None) -> tuple[list[CsvRow], dict[str, list[str]]]:
+    """The rows of images.csv whose image can be used (valid, present, decodable, first row of its id), and
+    problem -> ids left out; no class policy applied."""
+    rows, report = scan_clothing(root, cache_dir)
     excluded = {"missing files": report.missing_files, "empty labels": report.empty_labels,
                 "unsafe ids": list(report.unsafe_ids),
                 "corrupt files": [name.removesuffix(".jpg") for name in report.corrupt_files]}
@@ -64,16 +80,7 @@ def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
         seen.add(row.image)
         usable.append(row)
     excluded["repeated rows of an id"] = repeats
-    labels = [row.label for row in usable]
-    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
-                                       str(root / "images.csv"))
-    usable = [row for row, k in zip(usable, keep) if k]
-    class_names = tuple(sorted({row.label for row in usable}))
-    class_id = {name: i for i, name in enumerate(class_names)}
-    return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
-                        labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
-                        class_names=class_names, dropped_classes=dropped,
-                        excluded={k: v for k, v in excluded.items() if v})
+    return usable, {k: v for k, v in excluded.items() if v}
 
 
 def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
@@ -90,17 +97,35 @@ def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
                         class_names=tuple(kept_names), dropped_classes=dropped)
 
 
+def load_groups(index: DatasetIndex, column: str) -> np.ndarray:
+    """Each image's group (its value in `column` of images.csv, as a string), in the index's order."""
+    if index.kind == "fashion_mnist":
+        raise DataError(f"{index.root}: cv.group_by={column!r}, but Fashion-MNIST has no group column: set "
+                        f"cv.group_by to null")
+    values = read_column(Path(index.root), column)
+    return np.array([values[image_id] for image_id in index.ids], dtype=str)
+
+
 def content_key(index: DatasetIndex) -> str:
     """Changes when any image's bytes may have changed (size or mtime on this machine), unlike the fingerprint."""
     digest = hashlib.sha256(index.fingerprint().encode())
     if index.kind == "fashion_mnist":
-        files = [Path(index.root)] if os.path.isfile(index.root) else sorted(Path(index.root).iterdir())
+        files = _fashion_files(index.root)
     else:
         files = [image_path(Path(index.root), image_id) for image_id in index.ids]
-    for file in files:
-        stat = file.stat()
-        digest.update(f"{file.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    for name, size, mtime_ns in _stamps(files):
+        digest.update(f"{name}\t{size}\t{mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _fashion_files(root: str) -> list[Path]:
+    """The CSV file, or every file of the IDX folder (also under torchvision's FashionMNIST/raw/)."""
+    return [Path(root)] if os.path.isfile(root) else sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def _stamps(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(name, size in bytes, modification time in ns) of each file: what changes when its bytes do."""
+    return tuple((file.name, (stat := file.stat()).st_size, stat.st_mtime_ns) for file in files)
 
 
 def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np.ndarray, dict[int, str]]:
@@ -108,9 +133,9 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
     out = np.zeros((len(ids), size, size, CHANNELS[kind]), dtype=np.uint8)
     failed: dict[int, str] = {}
     if kind == "fashion_mnist":
-        images = _fashion_images(root)
+        images = _fashion_images(root, _stamps(_fashion_files(root)))
         for i, image_id in enumerate(ids):
-            out[i, :, :, 0] = _resize_grey(images[int(image_id)], size)
+            out[i, :, :, 0] = resize_grey(images[int(image_id)], size)
         return out, failed
     for i, image_id in enumerate(ids):
         try:
@@ -121,12 +146,15 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
 
 
 @functools.lru_cache(maxsize=2)
-def _fashion_images(root: str) -> np.ndarray:
+def _fashion_images(root: str, stamps: tuple) -> np.ndarray:
+    """All images of `root`, read once per process for all the chunks of a cache build; `stamps` (of its
+    files) make a file changed since a read again, not one served from memory."""
     from tune_clothes.data.fashion_mnist import load_fashion_mnist
     return load_fashion_mnist(root)[0]
 
 
-def _resize_grey(image: np.ndarray, size: int) -> np.ndarray:
+def resize_grey(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey Fashion-MNIST image (H x W uint8) at size x size, as the image cache holds it."""
     if image.shape == (size, size):
         return image
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))

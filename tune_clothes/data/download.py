@@ -2,25 +2,27 @@
 
 Everything is fetched under a temporary name and renamed into place only when complete, so an interrupted or
 failed download never leaves something that looks like a finished dataset. A network failure becomes a
-one-line DataError that says what to fetch by hand and where to put it.
+one-line DataError that says what to fetch by hand and where to put it; a full disk or a folder that cannot
+be written becomes one that names the folder.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
 import logging
-import re
 import shutil
 import socket
-import stat
+import ssl
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from tune_clothes.config.errors import DataError
+from tune_clothes.data.archive import ArchiveLimits, extract_zip_safely
 
 if TYPE_CHECKING:
     from tune_clothes.data.validation import ValidationResult
@@ -31,15 +33,18 @@ TIMEOUT_S = 60.0  # seconds without an answer from the server before a download 
 CHUNK_BYTES = 1 << 20
 # urlopen raises URLError (HTTPError, DNS failure, refused connection); a broken or stalled transfer raises
 # the others while the body is read.
-NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 # ---- Clothing Dataset ----------------------------------------------------------------------------------------
 
-def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TIMEOUT_S) -> ValidationResult:
+def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TIMEOUT_S,
+                      limits: ArchiveLimits = ArchiveLimits()) -> ValidationResult:
     """Download the Clothing Dataset archive from `url`, unpack it into `dest` (images.csv, images/), check it.
 
-    `dest` must not exist yet or be empty. Returns the validation report, whose summary is also logged.
+    `dest` must not exist yet or be empty. An archive over `limits` (a zip bomb) is refused. Returns the
+    validation report, whose summary is also logged.
     """
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -47,15 +52,16 @@ def download_clothing(dest: Path, url: str = CLOTHING_URL, timeout_s: float = TI
                         f"it first to download again")
     staging = _make_staging_dir(dest.parent, prefix=f".{dest.name}.download-")
     try:
-        archive = _fetch_clothing_archive(url, staging / "archive.zip", dest, timeout_s)
-        unpacked = staging / "unpacked"
-        extract_zip_safely(archive, unpacked)
-        if not (unpacked / "images.csv").is_file():
-            raise DataError(f"the archive from {url} has no images.csv at its top: is the URL that of the Clothing "
-                            f"Dataset ({CLOTHING_URL})?")
-        if dest.exists():
-            dest.rmdir()  # empty, checked above
-        unpacked.rename(dest)
+        with _disk_errors(dest):
+            archive = _fetch_clothing_archive(url, staging / "archive.zip", dest, timeout_s)
+            unpacked = staging / "unpacked"
+            extract_zip_safely(archive, unpacked, limits, source=url)
+            if not (unpacked / "images.csv").is_file():
+                raise DataError(f"the archive from {url} has no images.csv at its top: is the URL that of the "
+                                f"Clothing Dataset ({CLOTHING_URL})?")
+            if dest.exists():
+                dest.rmdir()  # empty, checked above
+            unpacked.rename(dest)  # the last step: the folder appears complete or not at all
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("unpacked the Clothing Dataset into %s; checking it", dest)
@@ -101,68 +107,6 @@ def fetch_to_file(url: str, path: Path, timeout_s: float = TIMEOUT_S) -> int:
     return done
 
 
-def extract_zip_safely(archive: Path, dest: Path) -> list[str]:
-    """Unpack `archive` into `dest`, dropping the archive's single top folder if it has one.
-
-    Members that could write outside `dest` (absolute paths, `..`, drive letters, backslashes, symlinks) are
-    skipped and returned; nothing is ever written outside `dest`.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            members = zipped.infolist()
-            safe = {info.filename: path for info in members if (path := _member_path(info)) is not None}
-            top = _single_top_folder(list(safe.values()))
-            skipped = [info.filename for info in members if info.filename not in safe]
-            for info in members:
-                if info.filename in safe and not _extract_member(zipped, info, safe[info.filename], top, root):
-                    skipped.append(info.filename)
-    except (zipfile.BadZipFile, EOFError) as err:
-        raise DataError(f"{archive}: not a complete zip archive ({err}): download it again") from None
-    if skipped:
-        log.warning("skipped %d unsafe archive member(s) that could write outside %s: %s", len(skipped), dest,
-                    ", ".join(map(repr, skipped[:10])))
-    return skipped
-
-
-def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
-    """The member's relative path, or None when it is a link or a path that could leave the folder."""
-    name = info.filename
-    if stat.S_ISLNK(info.external_attr >> 16) or "\\" in name or "\x00" in name or re.match(r"^[A-Za-z]:", name):
-        return None
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        return None
-    return path
-
-
-def _single_top_folder(paths: list[PurePosixPath]) -> str | None:
-    """The one folder every member is in (as GitHub archives have: `<repo>-<branch>/`), else None."""
-    tops = {path.parts[0] for path in paths}
-    if len(tops) != 1 or all(len(path.parts) == 1 for path in paths):
-        return None
-    return tops.pop()
-
-
-def _extract_member(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, path: PurePosixPath, top: str | None,
-                    root: Path) -> bool:
-    """Write one member under `root`; False (and nothing written) when it would land outside `root`."""
-    parts = path.parts[1:] if top is not None else path.parts
-    if not parts:
-        return True  # the top folder itself
-    target = root.joinpath(*parts)
-    if not target.resolve().is_relative_to(root):  # e.g. through a link that is already there
-        return False
-    if info.is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        return True
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipped.open(info) as source, open(target, "wb") as out:
-        shutil.copyfileobj(source, out, CHUNK_BYTES)
-    return True
-
-
 # ---- Fashion-MNIST ----------------------------------------------------------------------------------------
 
 def download_fashion_mnist(dest: Path, base_url: str | None = None,
@@ -186,10 +130,11 @@ def download_fashion_mnist(dest: Path, base_url: str | None = None,
     created = not dest.exists()
     staging = _make_staging_dir(dest, prefix=".download-")
     try:
-        for name, md5 in todo:
-            _fetch_from_mirrors(name, md5, mirrors, staging, dest, [n for n, _ in resources], timeout_s)
-        for name, _ in todo:
-            (staging / name).replace(dest / name)
+        with _disk_errors(dest):
+            for name, md5 in todo:
+                _fetch_from_mirrors(name, md5, mirrors, staging, dest, [n for n, _ in resources], timeout_s)
+            for name, _ in todo:
+                (staging / name).replace(dest / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(dest.iterdir()):
@@ -223,11 +168,28 @@ def _fetch_from_mirrors(name: str, md5: str, mirrors: list[str], staging: Path, 
 # ---- shared ------------------------------------------------------------------------------------------------
 
 def _make_staging_dir(parent: Path, prefix: str) -> Path:
-    try:
+    with _disk_errors(parent):
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+@contextlib.contextmanager
+def _disk_errors(folder: Path) -> Iterator[None]:
+    """A write that fails (a full disk, no permission, a read-only disk, a file where a folder should be)
+    becomes one DataError that names `folder`; network errors pass through."""
+    try:
+        yield
+    except NETWORK_ERRORS:
+        raise
     except OSError as err:
-        raise DataError(f"cannot write in {parent} ({err.strerror}): choose a folder you can write to") from None
+        if err.errno in DISK_FULL:
+            problem, fix = "the disk is full", "free some space there, or download into another folder"
+        elif err.errno in (errno.EEXIST, errno.ENOTDIR):
+            problem, fix = "a file is where a folder must be", "choose another folder"
+        else:
+            problem, fix = "it cannot be written", "choose a folder you can write to"
+        where = f"; {err.filename}" if err.filename and str(err.filename) != str(folder) else ""
+        raise DataError(f"cannot download into {folder}: {problem} ({err.strerror or err}{where}): {fix}") from None
 
 
 @contextlib.contextmanager

@@ -20,7 +20,12 @@ FOLDS_JSON = "folds.json"
 DATASET_JSON = "dataset.json"
 VERSIONS_JSON = "versions.json"
 LEADERBOARD_CSV = "leaderboard.csv"
+CV_RESULTS_CSV = "cv_results.csv"
 BEST_CONFIG_YAML = "best_config.yaml"
+REPORT_HTML = "report.html"
+FINAL_DIR = "final"  # where `final` builds the model of the search, unless given --out
+MODEL_JSON = "model.json"  # in a model folder: how the model was made; written last, so a folder with it is complete
+TEST_METRICS_JSON = "test_metrics.json"  # in a model folder: the locked test set's metrics, when there was one
 PACKAGES = ("tune_clothes", "ray", "torch", "torchvision", "albumentations", "scikit-learn", "pandas", "numpy",
             "pillow", "optuna", "ptflops")
 
@@ -36,7 +41,8 @@ def write_experiment_files(location: str, experiment: Experiment, index: Dataset
     dataset = {"fingerprint": index.fingerprint(), "kind": index.kind, "root": index.root, "images": len(index),
                "holdout_images": len(plan.holdout), "class_counts": index.class_counts(),
                "dropped_classes": index.dropped_classes,
-               "excluded": {problem: len(ids) for problem, ids in index.excluded.items()}}
+               "excluded": {problem: len(ids) for problem, ids in index.excluded.items()},
+               "excluded_ids": index.excluded}  # problem -> the ids left out, by name
     storage.write_text(storage.join(location, DATASET_JSON), json.dumps(dataset, indent=2))
     storage.write_text(storage.join(location, VERSIONS_JSON), json.dumps(package_versions(), indent=2))
 

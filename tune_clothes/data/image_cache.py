@@ -44,6 +44,21 @@ def cache_path(index: DatasetIndex, image_size: int, cache_dir: Path, key: str |
     return Path(cache_dir) / "images" / f"{index.kind}-{key or content_key(index)}-{image_size}px.npy"
 
 
+def find_image_cache(cache_dir: Path, kind: str, fingerprint: str, image_size: int) -> Path | None:
+    """A complete cache of the data with this fingerprint at this size already built on this machine, if any;
+    without reading the dataset (for the report, which may run where the dataset is not). The newest, when
+    the image files changed since an older one was built."""
+    found = []
+    for path in Path(cache_dir).expanduser().glob(f"images/{kind}-*-{image_size}px.npy"):
+        try:
+            meta = json.loads(_meta_path(path).read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("ids_fingerprint") == fingerprint:
+            found.append(path)
+    return max(found, key=lambda path: path.stat().st_mtime, default=None)
+
+
 def ensure_image_cache(index: DatasetIndex, image_size: int, cache_dir: Path, workers: int | None = None,
                        key: str | None = None) -> ImageCache:
     """The cache for this data and size, built first (with up to `workers` processes; default: every CPU) if

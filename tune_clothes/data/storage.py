@@ -51,9 +51,13 @@ def exists(location: str) -> bool:
 
 
 def read_text(location: str) -> str:
+    return read_bytes(location).decode("utf-8")
+
+
+def read_bytes(location: str) -> bytes:
     filesystem, path = _resolve(location)
     with filesystem.open_input_stream(path) as stream:
-        return stream.read().decode("utf-8")
+        return stream.read()
 
 
 def write_text(location: str, text: str) -> None:

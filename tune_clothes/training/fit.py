@@ -46,6 +46,10 @@ class TrainingState:
     epoch: int = -1  # the last finished epoch
     history: list[dict[str, float]] = field(default_factory=list)
     class_metrics: dict[str, Any] = field(default_factory=dict)  # per-class F1, confusion matrix: last epoch
+    # The last epoch's validation pass, in validation order: the predicted class (what val/acc counted) and the
+    # softmax probabilities (images x classes); None until an epoch has run.
+    val_predicted: np.ndarray | None = None
+    val_probabilities: np.ndarray | None = None
 
     def checkpoint(self) -> dict[str, Any]:
         """Tensors, numbers and lists only: loadable with torch.load(weights_only=True)."""
@@ -174,11 +178,12 @@ def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: 
                class_names: Sequence[str], callbacks: Sequence[Callback]) -> dict[str, float]:
     started = time.perf_counter()
     lr = state.optimizer.param_groups[0]["lr"]
-    train_loss, train_true, train_pred = _pass(state, loaders["train"], loss_fn, device, callbacks)
+    train_loss, train_true, train_pred, _ = _pass(state, loaders["train"], loss_fn, device, callbacks)
     if state.scheduler is not None:
         state.scheduler.step()
     train_seconds = time.perf_counter() - started
-    val_loss, val_true, val_pred = _pass(state, loaders["val"], loss_fn, device)
+    val_loss, val_true, val_pred, val_probabilities = _pass(state, loaders["val"], loss_fn, device)
+    state.val_predicted, state.val_probabilities = val_pred, val_probabilities
     if not math.isfinite(train_loss):
         log.warning("training loss is %s at epoch %d: the run diverged (lower train.lr?)", train_loss,
                     state.epoch + 1)
@@ -190,8 +195,9 @@ def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: 
 
 
 def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
-          train_callbacks: Sequence[Callback] | None = None) -> tuple[float, np.ndarray, np.ndarray]:
-    """One pass over `loader`, training when given `train_callbacks`: mean loss, true labels, predictions.
+          train_callbacks: Sequence[Callback] | None = None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
+    """One pass over `loader`, training when given `train_callbacks`: mean loss, true labels, predictions, and
+    (when not training) the softmax probabilities.
 
     Syncs with the device once, at the end.
     """
@@ -202,7 +208,7 @@ def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     layout = torch.channels_last if cuda else torch.contiguous_format
     loss_sum = torch.zeros((), device=device)
-    truths, preds = [], []
+    truths, preds, probabilities = [], [], []
     with torch.set_grad_enabled(train):
         for batch, (images, labels) in enumerate(loader):
             images = normalize_batch(images.to(device, non_blocking=True), layout)
@@ -219,5 +225,9 @@ def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,
             loss_sum += loss.detach() * len(labels)
             truths.append(labels)
             preds.append(logits.detach().argmax(dim=1))
+            if not train:
+                probabilities.append(torch.softmax(logits.float(), dim=1))
     count = sum(len(t) for t in truths)
-    return ((loss_sum / max(count, 1)).item(), torch.cat(truths).cpu().numpy(), torch.cat(preds).cpu().numpy())
+    scores = torch.cat(probabilities).cpu().numpy() if probabilities else None
+    return ((loss_sum / max(count, 1)).item(), torch.cat(truths).cpu().numpy(), torch.cat(preds).cpu().numpy(),
+            scores)

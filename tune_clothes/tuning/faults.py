@@ -1,15 +1,19 @@
-"""Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch, or a simulated
-CUDA out-of-memory error. Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
+"""Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch, a simulated CUDA
+out-of-memory error, or a hold (the trial waits until a file exists, so a test can act while it is surely
+mid-training). Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
 
     [{"kind": "crash", "epoch": 1, "batch": 2, "fold": 0, "axes": {"lr": 0.01}, "once_dir": "/tmp/faults"}]
+    [{"kind": "hold", "epoch": 2, "release_file": "/tmp/go", "once_dir": "/tmp/held"}]
 
-`once_dir` makes a fault fire once per trial (a marker file remembers it), so the retry succeeds; without
-it the fault fires on every attempt, and the trial exhausts its retries.
+`once_dir` makes a fault fire once per trial (a marker file remembers it, and tells a test which trials it
+fired in), so the retry succeeds; without it the fault fires on every attempt, and the trial exhausts its
+retries.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +24,8 @@ from tune_clothes.config.errors import ConfigError
 from tune_clothes.training.fit import Callback, TrainingState
 
 ENV_VAR = "TUNE_CLOTHES_FAULTS"
+KINDS = ("crash", "oom", "hold")
+HOLD_LIMIT_S = 600.0  # a hold never released ends as a crash after this many seconds
 
 
 class InjectedCrash(RuntimeError):
@@ -28,12 +34,13 @@ class InjectedCrash(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "crash" or "oom"
+    kind: str  # "crash", "oom" or "hold"
     epoch: int  # fires during this epoch (0-based) ...
     batch: int = 0  # ... after this training batch
     fold: int | None = None  # None: every fold
     axes: Mapping[str, Any] = field(default_factory=dict)  # only trials with these axis values
     once_dir: str | None = None
+    release_file: str | None = None  # hold: the trial goes on once this file exists
 
 
 def faults_from_env() -> tuple[Fault, ...]:
@@ -45,8 +52,10 @@ def faults_from_env() -> tuple[Fault, ...]:
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{ENV_VAR}={text!r}: not a JSON list of faults ({err})") from None
     for fault in faults:
-        if fault.kind not in ("crash", "oom"):
-            raise ConfigError(f"{ENV_VAR}: kind={fault.kind!r}: must be 'crash' or 'oom'")
+        if fault.kind not in KINDS:
+            raise ConfigError(f"{ENV_VAR}: kind={fault.kind!r}: must be one of {KINDS}")
+        if (fault.kind == "hold") != (fault.release_file is not None):
+            raise ConfigError(f"{ENV_VAR}: a hold, and only a hold, needs a release_file: {fault}")
     return faults
 
 
@@ -76,4 +85,15 @@ class FaultInjector(Callback):
             marker.touch()
         if fault.kind == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        if fault.kind == "hold":
+            _wait_for(Path(fault.release_file), f"held at epoch {fault.epoch} ({self.trial_key})")
+            return
         raise InjectedCrash(f"injected crash at epoch {fault.epoch}, batch {fault.batch} ({self.trial_key})")
+
+
+def _wait_for(release: Path, what: str) -> None:
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while not release.exists():
+        if time.monotonic() > deadline:
+            raise InjectedCrash(f"{what}: {release} did not appear within {HOLD_LIMIT_S:.0f} s")
+        time.sleep(0.05)

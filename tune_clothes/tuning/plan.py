@@ -2,8 +2,9 @@
 becomes Ray Tune's objects (parameter space, search algorithm, scheduler, trial folder names).
 
 Grid: every (configuration, fold) pair is a trial, `fold` being one more grid axis (right for a grid run to
-the end, see the Ray notes), listed in the order they should run (`grid_trials`). Optuna: a trial is one
-configuration with all its folds inside, in lock-step, so Optuna and ASHA only ever see the mean over folds.
+the end, see the Ray notes), listed in the order they should run (`grid_trials`); with `cv.repeats: R` the axis
+runs over j = repeat * K + fold, R*K values. Optuna: a trial is one configuration with all R*K folds inside, in
+lock-step, so Optuna and ASHA only ever see the mean over folds.
 """
 from __future__ import annotations
 
@@ -34,8 +35,13 @@ class SearchPlan:
         return self.experiment.search.axes
 
     @property
+    def folds_per_configuration(self) -> int:
+        """J = R*K: every fold of every repeat."""
+        return self.experiment.cv.repeats * self.experiment.cv.folds
+
+    @property
     def trials_per_configuration(self) -> int:
-        return 1 if self.lockstep else self.experiment.cv.folds
+        return 1 if self.lockstep else self.folds_per_configuration
 
     @property
     def total_trials(self) -> int:
@@ -74,6 +80,16 @@ class SearchPlan:
         return ASHAScheduler(time_attr="training_iteration", max_t=self.max_epochs,
                              grace_period=search.grace_period, reduction_factor=search.reduction_factor)
 
+    def trial_dirname(self, trial) -> str:
+        """Short, readable trial folder names (Ray's default can exceed path limits), which TensorBoard shows:
+        `<id>_fold2_lr=0.001`, or `<id>_repeat1_fold2_lr=0.001` with repeats."""
+        parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
+        fold = ""
+        if FOLD in trial.config:
+            repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
+            fold = f"_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"_fold{k}"
+        return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
+
 
 def plan_search(experiment: Experiment) -> SearchPlan:
     search = experiment.search
@@ -82,7 +98,7 @@ def plan_search(experiment: Experiment) -> SearchPlan:
         for values in search.grid.values():
             configurations *= len(values.values)
         return SearchPlan(experiment, lockstep=False, trainable=fold_trial,
-                          num_samples=configurations * experiment.cv.folds, configurations=configurations)
+                          num_samples=configurations * experiment.cv.repeats * experiment.cv.folds, configurations=configurations)
     return SearchPlan(experiment, lockstep=True, trainable=cv_trial, num_samples=search.num_samples,
                       configurations=search.num_samples)
 
@@ -122,7 +138,8 @@ def grid_trials(experiment: Experiment) -> list[dict[str, Any]]:
     has compared its configurations on the same folds."""
     axes = experiment.search.grid
     configurations = [dict(zip(axes, values)) for values in itertools.product(*(a.values for a in axes.values()))]
-    trials = [{**configuration, FOLD: fold} for fold in range(experiment.cv.folds) for configuration in configurations]
+    folds = range(experiment.cv.repeats * experiment.cv.folds)  # j = repeat * K + fold
+    trials = [{**configuration, FOLD: fold} for fold in folds for configuration in configurations]
     return sorted(trials, key=lambda trial: -_work(experiment.with_axes({k: v for k, v in trial.items() if k != FOLD})))
 
 
@@ -136,13 +153,6 @@ def _sampler(values: Axis):
     if values.integer:  # randint's upper bound is exclusive
         return (tune.lograndint if values.log else tune.randint)(int(values.low), int(values.high) + 1)
     return (tune.loguniform if values.log else tune.uniform)(values.low, values.high)
-
-
-def trial_dirname(trial) -> str:
-    """Short, readable trial folder names (Ray's default can exceed path limits)."""
-    parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
-    fold = f"_fold{trial.config[FOLD]}" if FOLD in trial.config else ""
-    return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
 
 
 def _short(value: Any) -> str:

@@ -34,7 +34,7 @@ from tune_clothes.tuning.cluster_checks import (
     this_machine,
 )
 from tune_clothes.tuning.faults import faults_from_env
-from tune_clothes.tuning.plan import SearchPlan, plan_search, trial_dirname
+from tune_clothes.tuning.plan import SearchPlan, plan_search
 from tune_clothes.tuning.progress import CompactProgress, PlannedSearch, cluster_usage_from
 from tune_clothes.tuning.session import RayTarget, cluster_address, ray_session
 from tune_clothes.tuning.stop import SearchInterrupted, stop_on_signals
@@ -154,7 +154,8 @@ def build_tuner(plan: SearchPlan, inputs: TrialInputs, location: str, options: S
         tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=plan.search_algorithm(),
                                     scheduler=plan.scheduler(), num_samples=plan.num_samples,
                                     max_concurrent_trials=experiment.resources.max_concurrent_trials,
-                                    trial_dirname_creator=trial_dirname, reuse_actors=True),  # no process per trial
+                                    trial_dirname_creator=plan.trial_dirname,
+                                    reuse_actors=True),  # no process per trial
         run_config=_run_config(plan, options))
 
 

@@ -2,8 +2,9 @@
 epoch to Tune.
 
 `fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
-configuration on every fold in lock-step and sends the mean over folds each epoch, which is what Optuna
-and ASHA must compare. Both checkpoint every epoch and resume from Tune's checkpoint after a failure.
+configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step and sends the mean over folds
+each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch (with each fold's
+validation predictions of that epoch, for the report) and resume from Tune's checkpoint after a failure.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import ray
@@ -24,11 +25,12 @@ from ray import tune
 from tune_clothes.config import Experiment
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.folds import FoldPlan
-from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
 from tune_clothes.data.index import DatasetIndex
 from tune_clothes.training.callbacks import load_checkpoint, save_checkpoint
-from tune_clothes.training.fit import TrainingState, train_folds
+from tune_clothes.training.fit import Callback, FoldData, TrainingState, train_folds
 from tune_clothes.training.fold_data import fold_data
+from tune_clothes.training.predictions import predictions_file, save_predictions, validation_predictions
 from tune_clothes.tuning.faults import Fault, fault_injectors
 
 CLASS_METRICS_FILE = "class_metrics.json"  # per-class F1 and confusion matrix of the checkpoint's epoch
@@ -49,26 +51,36 @@ class TrialOutOfMemory(RuntimeError):
 
 
 def fold_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    """Grid mode: one configuration on the fold `params["fold"]`."""
+    """Grid mode: one configuration on the fold `params["fold"]` (j = repeat * K + fold)."""
     configuration = {k: v for k, v in params.items() if k != M.FOLD}
     _train(inputs.experiment.with_axes(configuration), [int(params[M.FOLD])], params, inputs)
 
 
 def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
     """Optuna mode: one configuration on every fold in lock-step, reporting the mean over folds each epoch."""
-    _train(inputs.experiment.with_axes(params), list(range(inputs.plan.folds)), params, inputs)
+    _train(inputs.experiment.with_axes(params), list(range(inputs.plan.total_folds)), params, inputs)
 
 
 def _train(experiment: Experiment, folds: list[int], params: dict[str, Any], inputs: TrialInputs) -> None:
+    def data_of(cache: ImageCache) -> dict[int, FoldData]:
+        return {k: fold_data(cache, inputs.index, inputs.plan, experiment.cv.split, k) for k in folds}
+    train_and_report(experiment, inputs, data_of, {k: fault_injectors(inputs.faults, params, k) for k in folds})
+
+
+def train_and_report(experiment: Experiment, inputs: TrialInputs,
+                     data_of: Callable[[ImageCache], dict[int, FoldData]],
+                     callbacks: Mapping[int, Sequence[Callback]]) -> None:
+    """Inside a trial: train `experiment` on the parts `data_of(image cache)` gives (key -> data), reporting
+    every epoch to Tune with a checkpoint, and continuing from Tune's checkpoint after a retry or a resume."""
     cpus, device = _trial_resources()
     size = experiment.train.image_size
     cache = ensure_image_cache(inputs.index, size, Path(experiment.dataset.cache_dir), workers=cpus,
                                key=inputs.cache_keys[size])
-    data = {k: fold_data(cache, inputs.index, inputs.plan, experiment.cv.split, k) for k in folds}
-    faults = {k: fault_injectors(inputs.faults, params, k) for k in folds}
+    folds = data_of(cache)
+    send = functools.partial(_send_to_tune, epochs=experiment.train.epochs, folds=folds, ids=inputs.index.ids)
     with _explain_out_of_memory(experiment):
-        train_folds(experiment.recipe, data, faults, device=device, resume=_checkpointed_states(),
-                    after_epoch=functools.partial(_send_to_tune, epochs=experiment.train.epochs))
+        train_folds(experiment.recipe, folds, callbacks, device=device, resume=_checkpointed_states(),
+                    after_epoch=send)
 
 
 def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
@@ -88,12 +100,17 @@ def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
     return metrics
 
 
-def _send_to_tune(states: dict[int, TrainingState], epochs: int) -> None:
-    """Send an epoch to Tune with a checkpoint of every fold's state (copied by Ray before `report` returns)."""
+def _send_to_tune(states: dict[int, TrainingState], epochs: int, folds: Mapping[int, FoldData],
+                  ids: Sequence[str]) -> None:
+    """Send an epoch to Tune with a checkpoint of every fold's state and its validation predictions at this
+    epoch (copied by Ray before `report` returns), so the latest checkpoint, which Tune always keeps, holds
+    the predictions behind the trial's last reported metrics: the ones the leaderboard uses."""
     with tempfile.TemporaryDirectory() as directory:
         for fold, state in states.items():
             save_checkpoint(state.checkpoint(), Path(directory) / f"fold{fold}.pt")
             (Path(directory) / f"fold{fold}_{CLASS_METRICS_FILE}").write_text(json.dumps(state.class_metrics))
+            save_predictions(validation_predictions(state, folds[fold].val, ids),
+                             Path(directory) / predictions_file(fold))
         done = next(iter(states.values())).epoch + 1
         tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id(),
                      M.REPORTED_AT: time.time()}, checkpoint=tune.Checkpoint.from_directory(directory))

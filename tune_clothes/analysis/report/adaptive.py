@@ -1,0 +1,134 @@
+"""Section 7, adaptive searches: the best-so-far curve over trials of an Optuna search, and for ASHA which
+configurations were stopped at which rung (with the fold-mean curve of every configuration)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
+from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, OTHER_COLOUR, data_uri, new_figure, styled
+from tune_clothes.analysis.report.inputs import ReportInputs
+from tune_clothes.analysis.results import FINISHED
+from tune_clothes.config import Choice, Experiment
+
+TITLE = "Adaptive search"
+
+
+def adaptive_section(inputs: ReportInputs) -> Section:
+    if not inputs.lockstep:
+        return Section("adaptive", TITLE, missing="A grid search runs every configuration to the end: there is no "
+                       "adaptive search to show (search.algorithm: optuna with search.scheduler: asha is one).")
+    runs = trial_runs(inputs)
+    if runs.empty:
+        return Section("adaptive", TITLE, missing="No trial has reported an epoch yet.")
+    blocks = [Figure(best_so_far_plot(runs, inputs.metric, inputs.experiment.search.mode),
+                     "the best configuration so far after each trial",
+                     f"Each trial's fold-mean {inputs.metric} at its last epoch, in the order the trials started "
+                     f"(filled: trained every epoch; hollow: stopped early or not finished); the line is the best "
+                     f"of the configurations that trained every epoch so far.")]
+    search = inputs.experiment.search
+    if search.scheduler == "asha":
+        rungs = asha_rungs(search.grace_period, search.reduction_factor, max_epochs(inputs.experiment))
+        blocks += [_rung_table(runs, rungs),
+                   Figure(asha_plot(inputs, runs, rungs), "every configuration's fold-mean curve with ASHA's rungs",
+                          f"Fold-mean {inputs.metric} per epoch of every configuration; a cross marks where one "
+                          f"ended before the last epoch; dashed lines are ASHA's rungs, where it compares "
+                          f"configurations and stops the weaker ones.")]
+    else:
+        blocks.append(Text("No scheduler stopped configurations early (search.scheduler: none)."))
+    return Section("adaptive", TITLE, blocks)
+
+
+def trial_runs(inputs: ReportInputs) -> pd.DataFrame:
+    """One row per trial, in the order they started: `trial`, `config`, `status`, `epochs_done`, `value` (the
+    fold-mean metric at its last epoch)."""
+    history = inputs.history.dropna(subset=["epoch"])
+    if history.empty:
+        return pd.DataFrame(columns=["trial", "config", "status", "epochs_done", "value", "start"])
+    means = history.groupby(["trial", "epoch"])[inputs.metric].mean().reset_index()
+    last = means.sort_values("epoch").groupby("trial").tail(1).set_index("trial")[inputs.metric]
+    trials = inputs.trials.drop_duplicates("trial").set_index("trial")
+    start = history.groupby("trial")["start"].min()
+    runs = pd.DataFrame({"config": trials["config"], "status": trials["status"],
+                         "epochs_done": trials["epochs_done"], "value": last, "start": start}).dropna(subset=["value"])
+    return runs.sort_values(["start"], kind="stable").reset_index(names="trial")
+
+
+def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
+    """The epochs at which ASHA compares configurations, as Ray's ASHAScheduler sets them:
+    grace_period * reduction_factor^k below max_t."""
+    count = int(math.log(max_t / grace_period) / math.log(reduction_factor) + 1) if max_t >= grace_period else 0
+    return [grace_period * reduction_factor ** k for k in range(count) if grace_period * reduction_factor ** k < max_t]
+
+
+def max_epochs(experiment: Experiment) -> int:
+    epochs = experiment.search.axes.get("epochs")
+    if epochs is None:
+        return experiment.train.epochs
+    return int(max(epochs.values) if isinstance(epochs, Choice) else epochs.high)
+
+
+def _rung_table(runs: pd.DataFrame, rungs: list[int]) -> Table:
+    ended = runs[runs["status"] != FINISHED]
+    rows = []
+    for rung in rungs:
+        reached = int((runs["epochs_done"] >= rung).sum())
+        stopped = ended[ended["epochs_done"] == rung]
+        rows.append((Cell(str(rung), rung, "rung", "num"), Cell(str(reached), reached, "reached", "num"),
+                     Cell(str(len(stopped)), len(stopped), "stopped", "num"),
+                     Cell("; ".join(stopped["config"]) or "-")))
+    elsewhere = ended[~ended["epochs_done"].isin(rungs)]
+    if len(elsewhere):
+        rows.append((Cell("other"), Cell("-"), Cell(str(len(elsewhere)), len(elsewhere), "stopped", "num"),
+                     Cell("; ".join(f"{c} (after {e} epochs)" for c, e in zip(elsewhere["config"],
+                                                                               elsewhere["epochs_done"])))))
+    caption = ("Configurations that reached each rung and ended there; 'other': ended between rungs (still "
+               "running, interrupted, or failed)")
+    return Table(("rung (epoch)", "reached", "ended there", "configurations"), tuple(rows), name="asha_rungs",
+                 caption=caption)
+
+
+@styled
+def best_so_far_plot(runs: pd.DataFrame, metric: str, mode: str) -> str:
+    figure = new_figure(3.0)
+    axes = figure.add_subplot()
+    x = np.arange(1, len(runs) + 1)
+    done = (runs["status"] == FINISHED).to_numpy()
+    values = runs["value"].to_numpy(float)
+    axes.scatter(x[done], values[done], color=BEST_COLOUR, s=22, label="trained every epoch")
+    axes.scatter(x[~done], values[~done], facecolors="none", edgecolors=OTHER_COLOUR, s=22,
+                 label="stopped early / not finished")
+    best = np.where(done, values, -np.inf if mode == "max" else np.inf)
+    running = np.maximum.accumulate(best) if mode == "max" else np.minimum.accumulate(best)
+    shown = np.isfinite(running)
+    axes.step(x[shown], running[shown], where="post", color=BAD_COLOUR, label="best so far")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("trial (in the order they started)")
+    axes.set_ylabel(f"fold-mean {metric}")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
+    return data_uri(figure)
+
+
+@styled
+def asha_plot(inputs: ReportInputs, runs: pd.DataFrame, rungs: list[int]) -> str:
+    figure = new_figure(3.4)
+    axes = figure.add_subplot()
+    curves = inputs.history.groupby(["trial", "epoch"])[inputs.metric].mean()
+    for run in runs.itertuples():
+        curve = curves.loc[run.trial]
+        finished = run.status == FINISHED
+        axes.plot(curve.index, curve.to_numpy(), color=BEST_COLOUR if finished else OTHER_COLOUR, lw=1.2,
+                  alpha=0.9 if finished else 0.6)
+        if not finished:
+            axes.plot(curve.index[-1], curve.iloc[-1], "x", color=BAD_COLOUR, ms=6)
+    for rung in rungs:
+        axes.axvline(rung, color="black", ls="--", lw=0.7)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(f"fold-mean {inputs.metric}")
+    axes.grid(alpha=0.3)
+    return data_uri(figure)

@@ -1,0 +1,78 @@
+"""`python -m tune_clothes.final EXPERIMENT_DIR`: build the final model of a search and measure it once.
+
+Trains the best configuration (or --config's) on the whole cross-validation pool as a Ray Tune trial, for as
+many optimizer steps as its fold models needed to reach their best (--strategy refit, the default), or takes
+its fold models as an ensemble (--strategy ensemble); writes model.pt, model.onnx, model_card.md and
+model.json, and evaluates the model once on the locked test set (cv.test_fraction), beside the CV estimate.
+
+Exit status: 0 model built, 1 the refit trial or the ONNX export check failed, 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.data.experiment_folder import FINAL_DIR
+from tune_clothes.packaging.final_model import FinalRequest, build_final_model
+from tune_clothes.packaging.onnx_export import ExportCheckFailed
+from tune_clothes.training.refit_job import RefitFailed, RefitJob
+
+FAILED = 1
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tune_clothes.final", description=__doc__.splitlines()[0])
+    parser.add_argument("experiment_dir", help="the search's experiment folder, <storage>/<name>")
+    parser.add_argument("--strategy", choices=("refit", "ensemble"), default="refit",
+                        help="refit: train on the whole pool (default); ensemble: average the fold models")
+    parser.add_argument("--epochs", type=int, help="refit: train this many epochs instead of the search's rule")
+    parser.add_argument("--config", help="a one-configuration YAML (e.g. the experiment's best_config.yaml, "
+                                         "edited) naming the configuration to build instead of the best")
+    parser.add_argument("--out", type=Path, help="the model folder (default: EXPERIMENT_DIR/final)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted refit in the model folder")
+    parser.add_argument("--address", help="a running Ray cluster for the refit (default: RAY_ADDRESS, else a "
+                                          "local Ray)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Ray's own status table and worker logs")
+    args = parser.parse_args(argv)
+    if args.strategy == "ensemble" and (args.epochs is not None or args.resume):
+        parser.error("--epochs and --resume apply to --strategy refit; an ensemble trains nothing")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs {args.epochs}: must be at least 1")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        parser.error(f"--num-cpus {args.num_cpus}: must be at least 1")
+    if "://" in args.experiment_dir:
+        parser.error(f"{args.experiment_dir}: final reads a local experiment folder; copy it here first "
+                     f"(e.g. aws s3 sync URI DIR)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    location = os.path.abspath(os.path.expanduser(args.experiment_dir))
+    request = FinalRequest(location, (args.out or Path(location) / FINAL_DIR).expanduser().absolute(),
+                           args.strategy, args.epochs, args.config, args.resume)
+    try:
+        final = build_final_model(request, functools.partial(_refit_on_ray, args=args))
+    except (RefitFailed, ExportCheckFailed) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return FAILED
+    print(final.summary)
+    return 0
+
+
+def _refit_on_ray(job: RefitJob, args: argparse.Namespace) -> dict[str, Any]:
+    """The refit trial on a local Ray or the --address cluster; Ray is imported only once the input is checked."""
+    from tune_clothes.tuning.refit import run_refit
+    from tune_clothes.tuning.runner import SearchOptions
+    return run_refit(job, SearchOptions(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose))
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))
