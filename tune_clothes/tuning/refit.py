@@ -18,8 +18,8 @@ from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
 from tune_clothes.training.callbacks import load_checkpoint
 from tune_clothes.training.fit import FoldData
 from tune_clothes.training.fold_data import pool_data
-from tune_clothes.training.refit_job import RefitFailed, RefitJob
 from tune_clothes.training.models import fetch_pretrained_weights
+from tune_clothes.training.refit_job import RefitFailed, RefitJob
 from tune_clothes.tuning.cluster_checks import check_shared_storage, check_trials_fit, cluster_nodes, this_machine
 from tune_clothes.tuning.faults import fault_injectors, faults_from_env
 from tune_clothes.tuning.runner import SearchOptions
