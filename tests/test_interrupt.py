@@ -60,7 +60,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
     finally:
         end_processes(process_tree(driver.pid), grace_s=0)
     assert driver.returncode == 130, output
-    assert "Traceback" not in output and "Failed to fetch metrics" not in output and "Tuner.restore" not in output
+    assert "Traceback" not in output and "Failed to fetch metrics" not in output and "Tuner.restore" not in output, output
     ray_processes = [p for p in seen.values() if running(p)]
     assert not ray_processes or wait_for(lambda: not any(map(running, ray_processes)), 10, "Ray to end")
     board = pd.read_csv(location / LEADERBOARD_CSV)  # written for the stopped search, with every configuration

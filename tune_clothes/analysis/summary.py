@@ -68,10 +68,10 @@ def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]
     """Status 'not started' for configurations none of whose trials started (an interrupted grid search)."""
     if not axes or trials.empty:
         return board
-    started = trials[trials["status"] != NOT_STARTED]
-    started_configurations = set(started[axes].itertuples(index=False, name=None))
-    waiting = [tuple(row) not in started_configurations for row in board[axes].itertuples(index=False, name=None)]
-    board.loc[waiting, "status"] = NOT_STARTED
+    started = (trials.assign(started=trials["status"] != NOT_STARTED)
+               .groupby(axes, dropna=False, as_index=False)["started"].any())
+    flags = board[axes].merge(started, on=axes, how="left")["started"]  # NaN keys match NaN keys (split: None)
+    board.loc[~flags.fillna(False).to_numpy(dtype=bool), "status"] = NOT_STARTED
     return board
 
 
