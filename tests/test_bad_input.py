@@ -34,6 +34,7 @@ class Case:
     space: str = "{tmp}/space.yaml"  # what --space names
     forbid: tuple[str, ...] = ()  # substrings stderr must not contain (a misleading hint)
     prepare: Callable[[Path], None] | None = None  # makes the folder's state before the command runs
+    env: dict = field(default_factory=dict)  # environment variables while the command runs
 
 
 def _existing_experiment(tmp: Path) -> None:
@@ -90,8 +91,14 @@ CASES = [
     Case("set-unknown-key", ("'train.lrr'", "did you mean 'train.lr'?"), args=("--set", "train.lrr=0.1")),
     Case("set-into-a-scalar", ("--set 'name.x=1'", "'name' is not a section"), args=("--set", "name.x=1")),
     # resources and data the search cannot run with
-    Case("gpus-on-a-cpu-machine", ("resources.gpus_per_trial=1", "0 GPUs", "gpus_per_trial=0", "--wait-for-gpus"),
+    Case("gpus-on-a-cpu-machine", ("resources.gpus_per_trial=1", "0 GPUs", "gpus_per_trial=0", "--wait-for-nodes"),
          {"resources": {"gpus_per_trial": 1}}),
+    Case("more-cpus-than-the-machine", ("resources.cpus_per_trial=4096", "CPUs", "--set resources.cpus_per_trial=",
+                                        "--wait-for-nodes"), {"resources": {"cpus_per_trial": 4096}}),
+    # offline: no cached weights (an empty torch hub folder), and every download refused by a closed proxy port
+    Case("pretrained-offline", ("model.pretrained=true", "could not download", "model.pretrained: /path/to/"),
+         {"model": {"name": "resnet18", "pretrained": True}, "train": {"image_size": 32}},
+         env={"TORCH_HOME": "{tmp}/torch", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}),
     Case("more-folds-than-images", ("cv.folds=20", f"has {IMAGES_PER_CLASS}", "dataset.min_images_per_class"),
          {"cv": {"folds": 20}}),
     # cross-validation and statistics
@@ -187,7 +194,10 @@ def _check_message(case: Case, tmp: Path, err: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_clear_line_and_exit_status_2(case: Case, tmp_path: Path, shared_data: dict,
-                                                       capsys: pytest.CaptureFixture) -> None:
+                                                       capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, _fill(value, tmp_path))
     status, out, err, before = _run(case, tmp_path, shared_data, capsys)
     assert "Traceback" not in out + err
     assert status == 2, f"{case.id}: exit status {status}; stderr: {err!r}"

@@ -151,6 +151,8 @@ def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(c
         release.touch()
         output = finish(driver, tmp_path, "node_dies")
     assert "is reachable from all 2 nodes" in output  # the storage check asked both nodes, and both saw it
+    assert f"attached to the Ray cluster at {cluster.address} (2 nodes" in output
+    assert "/2 nodes busy | " in output  # the progress line says how much of the cluster works
     assert_leaderboard_complete(location)
     trials = pd.read_csv(location / TRIALS_CSV)
     assert len(trials) == 2 and (trials["status"] == "finished").all(), trials.to_string()
@@ -161,3 +163,17 @@ def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(c
     nodes = [row[M.NODE_ID] for row in epoch_rows(location / interrupted)]
     moved = [worker.node_id] * HELD_AFTER + [cluster.head.node_id] * (EPOCHS - HELD_AFTER)
     assert nodes == moved, f"{interrupted} did not continue on the head from its checkpoint on the worker"
+
+
+def test_attaching_without_the_clusters_token_is_one_clear_error(cluster, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(tiny_space(tmp_path, "no_token")))
+    env = {k: v for k, v in cluster.environment("driver").items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
+    env.update(HOME=str(tmp_path), RAY_gcs_server_port_wait_time_s="2")  # no ~/.ray/auth_token; Ray retries 2 s
+    refused = subprocess.run([sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--address",
+                              cluster.address], capture_output=True, text=True, timeout=SEARCH_TIMEOUT_S, env=env)
+    assert refused.returncode == 2, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: the Ray cluster at {cluster.address} requires token authentication and "
+                                f"no token was found"), refused.stderr
+    assert "RAY_AUTH_TOKEN" in lines[-1] and "Traceback" not in refused.stderr

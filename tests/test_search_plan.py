@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tune_clothes.config import metric_names as M
@@ -52,10 +53,17 @@ def test_the_searcher_is_tpe_seeded_with_the_cv_seed():
     assert suggested != reference_suggestions(seed=8, count=3)  # the comparison tells seeds apart
 
 
-def test_a_grid_lists_every_configuration_on_every_fold_with_no_searcher_or_scheduler():
+def test_a_grid_proposes_every_configuration_on_every_fold_once_with_no_scheduler():
     plan = plan_search(experiment_from_dict({"cv": {"folds": 3}, "search": {"grid": {"lr": [0.1, 0.01]}}}))
-    assert plan.param_space() == {"lr": {"grid_search": [0.1, 0.01]}, M.FOLD: {"grid_search": [0, 1, 2]}}
-    assert plan.search_algorithm() is None and plan.scheduler() is None and plan.total_trials == 6
+    searcher = plan.search_algorithm()
+    searcher.set_search_properties(M.VAL_LOSS, "min", plan.param_space())  # what the Tuner does
+    proposed = [searcher.suggest(f"trial{i}") for i in range(plan.total_trials)]
+    assert sorted((trial["lr"], trial[M.FOLD]) for trial in proposed) == sorted(
+        (lr, fold) for lr in (0.1, 0.01) for fold in range(3))
+    for i in range(plan.total_trials):
+        searcher.on_trial_complete(f"trial{i}", {M.VAL_LOSS: 1.0})
+    assert searcher.suggest("one more") == Searcher.FINISHED  # the grid is done: Tune ends the search
+    assert plan.param_space() == {} and plan.scheduler() is None and plan.total_trials == 6
 
 
 def asha_actions(plan, reports: list[tuple[str, int, float]]) -> list[str]:

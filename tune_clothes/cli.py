@@ -34,9 +34,9 @@ def run_command(main: Callable[[Sequence[str] | None], int], argv: Sequence[str]
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C; or a second SIGINT/SIGTERM while a search was stopping
         print("interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return getattr(stop, "exit_status", INTERRUPTED)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

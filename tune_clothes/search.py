@@ -3,19 +3,24 @@
 Runs every configuration of the search space (e.g. search_spaces/demo.yaml) on every cross-validation fold,
 then writes and prints the leaderboard, and writes report.html.
 
-Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input.
+Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input,
+130 / 143 when Ctrl-C (SIGINT) / SIGTERM stopped it (it then prints how to resume).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from typing import Sequence
 
 from tune_clothes.analysis.summary import write_summary
 from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
 from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.config import Experiment
 from tune_clothes.config.loader import load_experiment
+from tune_clothes.data import storage
+from tune_clothes.data.experiment_folder import EXPERIMENT_YAML
 
 NOTHING_FINISHED = 1
 log = logging.getLogger(__name__)
@@ -34,8 +39,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--address", help="a running Ray cluster to attach to (default: RAY_ADDRESS, else a "
                                           "local Ray)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    parser.add_argument("--wait-for-gpus", action="store_true",
-                        help="start even if the cluster has no GPU yet (an autoscaler will add GPU nodes)")
+    parser.add_argument("--wait-for-nodes", "--wait-for-gpus", dest="wait_for_nodes", action="store_true",
+                        help="start even if no node has the CPUs or GPUs a trial asks for yet (an autoscaler "
+                             "will add such nodes)")
     parser.add_argument("-v", "--verbose", action="store_true", help="Ray's own status table and worker logs")
     args = parser.parse_args(argv)
     if args.num_cpus is not None and args.num_cpus < 1:
@@ -51,15 +57,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides += [f"storage={args.storage}"] if args.storage else []
     experiment = load_experiment(args.space, overrides)
     from tune_clothes.tuning.runner import SearchOptions, run_search  # imports Ray: after the input is checked
-    location = run_search(experiment, SearchOptions(resume=args.resume, address=args.address,
-                                                    num_cpus=args.num_cpus, verbose=args.verbose,
-                                                    wait_for_gpus=args.wait_for_gpus))
+    from tune_clothes.tuning.stop import SearchInterrupted
+    options = SearchOptions(resume=args.resume, address=args.address, num_cpus=args.num_cpus, verbose=args.verbose,
+                            wait_for_nodes=args.wait_for_nodes)
+    try:
+        location = run_search(experiment, options)
+    except SearchInterrupted as stopped:
+        return _interrupted(stopped, args, experiment)
     summary = write_summary(location)
     print(summary.table)
     print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
     print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
     _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
+
+
+def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> int:
+    """The leaderboard of what finished (every configuration listed), and the command that continues."""
+    if storage.exists(storage.join(stopped.location, EXPERIMENT_YAML)):
+        print(write_summary(stopped.location).table)
+        _write_report(stopped.location)
+        print(f"\nstopped; what finished is kept in {stopped.location}. Continue with:")
+        print(f"  {resume_command(args, experiment)}")
+    else:
+        print("stopped before the search started; nothing was saved")
+    return stopped.exit_status
+
+
+def resume_command(args: argparse.Namespace, experiment: Experiment) -> str:
+    """This search's command with --resume, naming the experiment as it resolved (space, overrides, name,
+    storage), quoted for a POSIX shell."""
+    words = ["python", "-m", "tune_clothes.search", "--space", args.space, "--name", experiment.name,
+             "--storage", experiment.storage]
+    words += [word for override in args.overrides for word in ("--set", override)]
+    words += ["--address", args.address] if args.address else []
+    words += ["--num-cpus", str(args.num_cpus)] if args.num_cpus else []
+    return shlex.join([*words, "--resume"])
 
 
 def _write_report(location: str) -> None:

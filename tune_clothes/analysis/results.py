@@ -5,10 +5,12 @@ epoch) and, if an attempt crashed, `error.txt`. A trial is finished when its las
 ran; it failed when it has an error and is not finished; it was stopped (by ASHA, at a rung) when Tune's
 saved experiment state says it ended (TERMINATED) before its last epoch; anything else is incomplete
 (interrupted, pending, or still running). A grid trial is one fold j = repeat * K + fold (its `fold` parameter);
-an Optuna trial holds every fold, reported as `folds/<j>/<metric>`.
+an Optuna trial holds every fold, reported as `folds/<j>/<metric>`. A grid's trials that have no folder yet
+are listed as not started, so that an interrupted search still shows every configuration.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
@@ -27,7 +29,7 @@ from tune_clothes.config.metric_names import (
 from tune_clothes.data import storage
 from tune_clothes.data.folds import scheme_name
 
-FINISHED, FAILED, STOPPED, INCOMPLETE = "finished", "failed", "stopped", "incomplete"
+FINISHED, FAILED, STOPPED, INCOMPLETE, NOT_STARTED = "finished", "failed", "stopped", "incomplete", "not started"
 TUNE_ENDED = "TERMINATED"  # Tune's status of a trial that ended without an error: finished, or stopped
 TRAIN_METRICS = tuple(name for name in EPOCH_SCALARS if name.startswith("train/"))
 TIME_TOTAL = "time_total_s"  # Tune's seconds of training in the trial so far
@@ -37,7 +39,7 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
     """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold.
 
     Columns: the axes, `repeat`, `fold` (within the repeat), `scheme` (the fold plan's scheme: `kfold`,
-    `split=0.8`), `status` (finished, failed, stopped, incomplete), `error`, `epochs_done`, `best_epoch`
+    `split=0.8`), `status` (finished, failed, stopped, incomplete, not started), `error`, `epochs_done`, `best_epoch`
     (1 = the first epoch; best by the search metric), `fit_time` (seconds per fold), `trial`, `node`, and every
     validation and training metric of the last epoch."""
     axes = search_axes(experiment)
@@ -47,6 +49,7 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
         trial_dir = storage.join(location, name)
         if storage.exists(storage.join(trial_dir, "params.json")):
             rows.extend(_trial_rows(trial_dir, name, axes, experiment, name in ended))
+    rows.extend(_not_started_rows(experiment, rows))
     columns = [*axes, "repeat", FOLD, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time", "trial",
                "node", *OPTIMISABLE, *TRAIN_METRICS]
     trials = pd.DataFrame(rows, columns=columns)
@@ -96,6 +99,21 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
              "best_epoch": _best_epoch(reports, prefix + metric, mode),
              **{m: _number(last.get(prefix + m)) for m in (*OPTIMISABLE, *TRAIN_METRICS)}}
             for j, prefix in fold_keys.items()]
+
+
+def _not_started_rows(experiment: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A row for every (configuration, repeat, fold) of a grid that has no trial folder (an Optuna search's
+    configurations are not known before it proposes them)."""
+    search, cv = experiment.search, experiment.cv
+    if search.algorithm != "grid":
+        return []
+    grid = search.grid
+    seen = {(tuple(row[axis] for axis in grid), row["repeat"], row[FOLD]) for row in rows}
+    return [{**dict(zip(grid, values)), "repeat": repeat, FOLD: fold, "status": NOT_STARTED, "epochs_done": 0,
+             "scheme": scheme_name(dict(zip(grid, values)).get("split", cv.split))}
+            for values in itertools.product(*(experiment.axis_values(axis) for axis in grid))
+            for repeat in range(cv.repeats) for fold in range(cv.folds)
+            if (values, repeat, fold) not in seen]
 
 
 def read_reports(trial_dir: str) -> list[dict[str, Any]]:

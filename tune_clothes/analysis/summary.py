@@ -13,7 +13,7 @@ import yaml
 from tune_clothes.analysis.comparison import fold_schemes
 from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
-from tune_clothes.analysis.results import load_trials, search_axes
+from tune_clothes.analysis.results import NOT_STARTED, load_trials, search_axes
 from tune_clothes.analysis.table import format_leaderboard
 from tune_clothes.config import Experiment
 from tune_clothes.config.loader import experiment_to_dict
@@ -59,9 +59,20 @@ def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.Da
     search = experiment.search
     settings = BoardSettings(tuple(search_axes(experiment)), search.metric, search.mode, folds=plan.folds,
                              repeats=plan.repeats, schemes=fold_schemes(plan), rope=search.rope)
-    board = summarize(trials, settings)
+    board = _mark_not_started(summarize(trials, settings), trials, list(settings.axes))
     board.attrs["folds"] = plan.folds  # K per repeat: cv_results numbers split j = repeat * K + fold
     return experiment, trials, board
+
+
+def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Status 'not started' for configurations none of whose trials started (an interrupted grid search)."""
+    if not axes or trials.empty:
+        return board
+    started = (trials.assign(started=trials["status"] != NOT_STARTED)
+               .groupby(axes, dropna=False, as_index=False)["started"].any())
+    flags = board[axes].merge(started, on=axes, how="left")["started"]  # NaN keys match NaN keys (split: None)
+    board.loc[~flags.fillna(False).to_numpy(dtype=bool), "status"] = NOT_STARTED
+    return board
 
 
 def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> str:

@@ -26,8 +26,9 @@ FOLD = "fold"
 EPOCHS_DONE = "epochs_done"
 EPOCHS_TOTAL = "epochs_total"
 NODE_ID = "node_id"  # the Ray node that ran the epoch (nodes on one machine share an IP address)
+REPORTED_AT = "time/reported_at"  # when the epoch was reported, in Unix seconds: a search's timeline
 
 
 def is_final_report(result: Mapping) -> bool:
     """Whether a trial's report is its last: every epoch ran (a trial that stopped early never says so)."""
-    return bool(result) and result.get(EPOCHS_DONE) == result.get(EPOCHS_TOTAL)
+    return result.get(EPOCHS_DONE) is not None and result.get(EPOCHS_DONE) == result.get(EPOCHS_TOTAL)

@@ -5,6 +5,8 @@ Invariants: the holdout and every fold's train/validation parts are disjoint; wi
 validation parts of K-fold cover the pool (everything but the holdout) exactly once; class ratios follow the
 pool's. Same labels, settings and seed give the same folds in any process. With `cv.repeats: R` there are
 R*K folds, numbered j = repeat * K + fold; with `cv.group_by`, see `grouped_folds`.
+
+scikit-learn is imported where folds are made (the driver), not by the trials that only read a `FoldPlan`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from tune_clothes.config import CVConfig
 from tune_clothes.config.errors import ConfigError, DataError
@@ -109,6 +110,7 @@ def _holdout(labels: np.ndarray, names: tuple[str, ...], cv: CVConfig,
              f"fewer than the {len(names)} classes: raise it or set it to 0")
     if grouped is not None:
         return grouped_holdout(grouped, fraction, cv.seed)
+    from sklearn.model_selection import StratifiedShuffleSplit
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=cv.seed)
     _, holdout = next(splitter.split(np.zeros(len(labels)), labels))
     return np.sort(holdout)
@@ -117,6 +119,7 @@ def _holdout(labels: np.ndarray, names: tuple[str, ...], cv: CVConfig,
 def _validation_parts(pool_labels: np.ndarray, names: tuple[str, ...], folds: int, seed: int,
                       split: float | None, grouped: LabelledGroups | None) -> list[np.ndarray]:
     """One repeat's K validation parts, as positions in the pool."""
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
     if grouped is not None:
         return grouped_kfold(grouped, folds, seed) if split is None else grouped_splits(grouped, folds, split, seed)
     if split is None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
 from tune_clothes.config.errors import DataError
 
@@ -76,6 +75,7 @@ def blocks_for(fraction: float, at_least: int) -> tuple[int, int]:
 
 
 def _blocks(data: LabelledGroups, blocks: int, seed: int) -> list[np.ndarray]:
+    from sklearn.model_selection import StratifiedGroupKFold  # in the driver only: trials never make folds
     splitter = StratifiedGroupKFold(n_splits=blocks, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # a class with fewer images than blocks: _require_spread decides
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)

@@ -12,9 +12,13 @@ process or worker, in any order, and after a resume.
 """
 from __future__ import annotations
 
+import os
 import random
 
-import albumentations as A
+# albumentations asks PyPI for a newer version on every import (up to 2 s, in every trial process; a warning on
+# a machine without a network) unless this is set. Set before the import, so Ray's processes inherit it too.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
 import torch

@@ -4,7 +4,8 @@
   starting from ImageNet weights (downloaded, or read from a local `.pth` file for offline machines).
 - `FashionMnistClassifier`: a small six-convolution network for 28x28 images.
 
-Nothing here knows about devices: the training core moves the model where it runs.
+Nothing here knows about devices: the training core moves the model where it runs. torchvision is imported
+only where resnet18 is built: importing it costs a trial process about a second (it loads torch._dynamo).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Mapping
 
 import torch
 from torch import nn
-from torchvision.models import ResNet18_Weights, resnet18
 
 from tune_clothes.config import ModelConfig
 from tune_clothes.config.errors import ConfigError, UserError
@@ -55,6 +55,7 @@ class ClothClassifier(nn.Module):
     def __init__(self, num_classes: int, pretrained: bool | str | os.PathLike = False,
                  freeze_backbone: bool = False) -> None:
         super().__init__()
+        from torchvision.models import resnet18
         self.backbone = resnet18(weights=None)
         self.backbone.fc = nn.Identity()  # the head below replaces the ImageNet classifier
         self.head = fully_connected_head(RESNET18_FEATURES, num_classes)
@@ -81,16 +82,45 @@ class ClothClassifier(nn.Module):
 
 def download_imagenet_weights() -> Mapping[str, torch.Tensor]:
     """torchvision's resnet18 ImageNet weights (cached under torch.hub's folder after the first download)."""
+    from torchvision.models import ResNet18_Weights
     weights = ResNet18_Weights.IMAGENET1K_V1
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad download fails the hash check
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(
-            f"model.pretrained=true: could not download the resnet18 ImageNet weights from {weights.url} "
-            f"({reason}); on a machine with a network, download that file by hand and set "
-            f"model.pretrained: /path/to/{Path(weights.url).name}, or put it in {cache}") from err
+        raise _download_error(weights.url, err) from err
+
+
+def fetch_pretrained_weights(pretrained: bool | str) -> None:
+    """Make sure the weights `model.pretrained` names are there before any trial starts: download torchvision's
+    into torch.hub's cache (once; a cached file is kept), or check a local file. Called by the driver, so
+    that a machine without a network fails once, at once, instead of in every trial after its retries."""
+    if pretrained is True:
+        from torchvision.models import ResNet18_Weights
+        url = ResNet18_Weights.IMAGENET1K_V1.url
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+        if cached.is_file():
+            return
+        log.info("downloading the resnet18 ImageNet weights from %s to %s", url, cached)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:  # the file name holds the start of its SHA-256, as torch.hub checks it
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=_hash_prefix(cached.name), progress=False)
+        except (OSError, RuntimeError) as err:
+            raise _download_error(url, err) from err
+    elif isinstance(pretrained, str):
+        read_weights_file(pretrained)
+
+
+def _hash_prefix(file_name: str) -> str | None:
+    match = torch.hub.HASH_REGEX.search(file_name)
+    return match.group(1) if match else None
+
+
+def _download_error(url: str, err: Exception) -> UserError:
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return UserError(f"model.pretrained=true: could not download the resnet18 ImageNet weights from {url} "
+                     f"({reason}); on a machine with a network, download that file by hand and set "
+                     f"model.pretrained: /path/to/{Path(url).name}, or put it in {cache}")
 
 
 def read_weights_file(path: str) -> Mapping[str, torch.Tensor]:

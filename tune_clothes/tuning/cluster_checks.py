@@ -1,10 +1,17 @@
-"""Checks against the Ray cluster, made before any trial starts, for mistakes Ray would not report:
-GPUs asked for where there are none (trials would wait forever), and results storage that some nodes
-cannot reach (their results would be lost)."""
+"""Checks made before any trial starts, for what Ray would not report: trials asking for more CPUs or GPUs than
+any node has (they would wait forever), results storage that some nodes cannot reach (their results would
+be lost); and advice when `cpus_per_trial` leaves this machine's cores idle or oversubscribes them.
+
+A local search is checked against this machine before Ray starts; a search on a cluster against its nodes.
+"""
 from __future__ import annotations
 
 import logging
+import math
+import os
 import uuid
+from dataclasses import dataclass
+from typing import Sequence
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -14,29 +21,79 @@ from tune_clothes.config.errors import UserError
 from tune_clothes.data import storage
 
 log = logging.getLogger(__name__)
+WAIT_OPTION = "--wait-for-nodes"
 
 
-def check_local_gpus(experiment: Experiment, wait_for_gpus: bool) -> None:
-    """Before starting a local Ray: are there GPUs on this machine for trials that want them?"""
-    if experiment.resources.gpus_per_trial > 0:
+@dataclass(frozen=True)
+class NodeSize:
+    cpus: float
+    gpus: float
+
+
+def local_cpus(num_cpus: int | None) -> int:
+    """The CPUs a local Ray gets: --num-cpus, else the ones this process may run on."""
+    if num_cpus:
+        return num_cpus
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def this_machine(experiment: Experiment, num_cpus: int | None) -> NodeSize:
+    gpus = 0
+    if experiment.resources.gpus_per_trial > 0:  # torch.cuda only when it matters
         import torch
-        _require_gpus(experiment.resources.gpus_per_trial, torch.cuda.device_count(), "this machine", wait_for_gpus)
+        gpus = torch.cuda.device_count()
+    return NodeSize(local_cpus(num_cpus), gpus)
 
 
-def check_gpus(experiment: Experiment, wait_for_gpus: bool) -> None:
-    """On the Ray cluster the search runs on (local or attached)."""
-    if experiment.resources.gpus_per_trial > 0:
-        _require_gpus(experiment.resources.gpus_per_trial, ray.cluster_resources().get("GPU", 0), "the Ray cluster",
-                      wait_for_gpus)
+def cluster_nodes() -> list[NodeSize]:
+    return [NodeSize(node["Resources"].get("CPU", 0), node["Resources"].get("GPU", 0)) for node in alive_nodes()]
 
 
-def _require_gpus(wanted: float, available: float, where: str, wait_for_gpus: bool) -> None:
-    if available >= min(wanted, 1) or wait_for_gpus:
+def check_trials_fit(experiment: Experiment, nodes: Sequence[NodeSize], where: str, wait_for_nodes: bool) -> None:
+    """A trial runs on one node: refuse a search whose trials no node can hold (unless an autoscaler will add
+    nodes that can). `where`: 'this machine' or 'the Ray cluster'."""
+    if wait_for_nodes:
         return
-    raise UserError(f"resources.gpus_per_trial={wanted}, but {where} has {available:g} GPUs, so every trial "
-                    f"would wait forever: set resources.gpus_per_trial: 0 (--set resources.gpus_per_trial=0) to "
-                    f"train on CPUs, attach to a cluster with GPUs (--address), or pass --wait-for-gpus if an "
-                    f"autoscaler will add GPU nodes")
+    resources = experiment.resources
+    cpus = max((node.cpus for node in nodes), default=0)
+    if resources.cpus_per_trial > cpus:
+        largest = "it has" if where == "this machine" else "its largest node has"
+        fix = math.floor(cpus) if cpus >= 1 else cpus
+        raise UserError(f"resources.cpus_per_trial={resources.cpus_per_trial:g}, but {where} cannot run such a "
+                        f"trial ({largest} {cpus:g} CPUs), so every trial would wait forever: set "
+                        f"--set resources.cpus_per_trial={fix:g}, or pass {WAIT_OPTION} if an autoscaler will add "
+                        f"larger nodes")
+    gpus = max((node.gpus for node in nodes), default=0)
+    if resources.gpus_per_trial > 0 and gpus < resources.gpus_per_trial:
+        per_node = "" if where == "this machine" else " on any one node"
+        raise UserError(f"resources.gpus_per_trial={resources.gpus_per_trial:g}, but {where} has {gpus:g} GPUs"
+                        f"{per_node}, so every trial would wait "
+                        f"forever: set resources.gpus_per_trial: 0 (--set resources.gpus_per_trial=0) to train on "
+                        f"CPUs, attach to a cluster with GPUs (--address), or pass {WAIT_OPTION} if an autoscaler "
+                        f"will add GPU nodes")
+
+
+def cpu_advice(experiment: Experiment, trials: int, cpus: int) -> str | None:
+    """One line when CPU trials would leave whole cores of this machine idle, or run more threads than it has
+    cores; None when they fit. A trial uses max(1, cpus_per_trial) torch threads plus its loader workers."""
+    resources, workers = experiment.resources, experiment.train.num_workers
+    if resources.gpus_per_trial > 0:  # GPU trials are paced by their GPU, not by their CPU share
+        return None
+    limit = min(trials, resources.max_concurrent_trials or trials)
+    at_once = min(limit, int(cpus // resources.cpus_per_trial))
+    threads = at_once * (max(1, int(resources.cpus_per_trial)) + workers)
+    setting = f"resources.cpus_per_trial={resources.cpus_per_trial:g}"
+    if threads > cpus:
+        better = max(1, min(cpus, workers + 1))
+        return (f"{setting} with train.num_workers={workers} runs {at_once} trials at once with {threads} threads "
+                f"on {cpus} CPUs, which slows every one of them: --set resources.cpus_per_trial={better}")
+    idle = cpus - at_once * resources.cpus_per_trial
+    if idle >= 1 and at_once >= 1:
+        better = int(cpus // at_once)  # the same trials at a time, with every core busy
+        if better > resources.cpus_per_trial:
+            return (f"{setting} leaves {idle:g} of {cpus} CPUs idle ({at_once} trial(s) at a time): --set "
+                    f"resources.cpus_per_trial={better} gives each trial {better} threads")
+    return None
 
 
 def alive_nodes() -> list[dict]:

@@ -1,69 +1,200 @@
-"""A compact progress line instead of Ray's full status table: trials done / running / pending / failed,
-the best configuration's fold mean so far, elapsed and estimated time left."""
+"""The compact progress line that replaces Ray's status table (`-v` keeps Ray's):
+
+    epochs 37/108, trials 3/9 done, 2 running, 4 pending, 0 failed, 1 retried | best val/acc 0.4100 provisional
+    (lr=0.001, 2/3 folds) | 0m45s elapsed, ~1m20s left
+
+Epochs count over all trials, planned and done, so the time left exists from the first finished epoch. The best
+fold mean counts the latest epoch of running trials, and says "provisional" while it does. On a cluster it
+also says how many nodes and GPUs are busy. The same line opens and closes the search; after an interruption
+it tells trials that were stopped mid-way from those that never started.
+"""
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 from ray import tune
 
 from tune_clothes.config.labels import Labeller
-from tune_clothes.config.metric_names import FOLD, is_final_report
+from tune_clothes.config.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, NODE_ID, is_final_report
 
 log = logging.getLogger(__name__)
+FINISHED, FAILED, RUNNING, PENDING, INTERRUPTED = "done", "failed", "running", "pending", "interrupted"
+
+
+@dataclass(frozen=True)
+class PlannedSearch:
+    """What the line compares progress with."""
+    metric: str
+    mode: str  # "max" or "min"
+    trials: int  # all the search runs
+    epochs_per_trial: int  # a trial's epochs when its configuration does not say
+    folds_per_configuration: int  # trials of one configuration (1 when a trial trains every fold)
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """What the line needs of a trial."""
+    configuration: tuple  # (axis, value) pairs, without the fold
+    status: str  # FINISHED, FAILED, RUNNING, PENDING or INTERRUPTED
+    done: int  # epochs
+    planned: int  # epochs
+    value: float | None  # the metric at its latest epoch
+
+
+@dataclass(frozen=True)
+class ClusterUsage:
+    nodes_busy: int
+    nodes: int
+    gpus_busy: float
+    gpus: float
 
 
 class CompactProgress(tune.Callback):
-    def __init__(self, total_trials: int, metric: str, mode: str, interval_s: float = 15.0):
-        self.total, self.metric, self.mode, self.interval_s = total_trials, metric, mode, interval_s
-        self.started = time.monotonic()
-        self.last_line = 0.0
-        self.finals: dict[str, tuple[tuple, float]] = {}  # trial id -> (configuration, final metric)
+    """A Tune callback that logs the line every `interval_s` seconds, and once at the start and the end."""
+
+    def __init__(self, plan: PlannedSearch, interval_s: float = 15.0,
+                 cluster_usage: Callable[[Sequence[Any]], ClusterUsage | None] = lambda trials: None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.plan, self.interval_s, self.cluster_usage, self.clock = plan, interval_s, cluster_usage, clock
+        self.started = clock()
+        self.first_trial_started: float | None = None
+        self.epochs_this_run = 0  # reported since the search (re)started: the pace of the time left
+        self.retries = 0
+        self.started_here: set[str] = set()  # trials started since the search (re)started
+        self.ended: set[str] = set()  # trials Tune completed or gave up on (not those an interruption stopped)
+        self.last_line: float | None = None
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.started_here.add(trial.trial_id)
+        if self.first_trial_started is None:
+            self.first_trial_started = self.clock()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if is_final_report(result) and self.metric in result:
-            config = tuple((k, v) for k, v in trial.config.items() if k != FOLD)
-            self.finals[trial.trial_id] = (config, float(result[self.metric]))
+        self.epochs_this_run += 1
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.ended.add(trial.trial_id)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.retries += 1
+        log.warning("trial %s failed; it continues from its last checkpoint (%s)", trial.trial_id, _error(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        log.warning("trial %s failed (it is retried from its last checkpoint while retries are left); "
-                    "see %s", trial.trial_id, getattr(trial, "path", None) or "its error.txt")
+        self.ended.add(trial.trial_id)
+        log.warning("trial %s failed and has no retries left (%s)", trial.trial_id, _error(trial))
 
     def on_step_end(self, iteration, trials, **info) -> None:
-        now = time.monotonic()
-        if now - self.last_line >= self.interval_s:
+        now = self.clock()
+        if self.last_line is None or now - self.last_line >= self.interval_s:
             self.last_line = now
             log.info("%s", self.line(trials, now))
 
     def on_experiment_end(self, trials, **info) -> None:
-        log.info("%s", self.line(trials, time.monotonic()))
+        log.info("%s", self.line(trials, self.clock()))
 
-    def line(self, trials, now: float) -> str:
-        counts = defaultdict(int)
-        for trial in trials:
-            counts[trial.status] += 1
-        done = counts["TERMINATED"]
-        elapsed = now - self.started
-        remaining = max(self.total - done - counts["ERROR"], 0)
-        eta = f"~{_duration(elapsed / done * remaining)} left" if done and remaining else "-"
-        return (f"trials {done}/{self.total} done, {counts['RUNNING']} running, {counts['PENDING']} pending, "
-                f"{counts['ERROR']} failed | best {self.metric} fold mean {self._best()} | "
-                f"{_duration(elapsed)} elapsed, {eta}")
+    def line(self, trials: Sequence[Any], now: float) -> str:
+        views = [self._view(trial) for trial in trials]
+        parts = [_counts(views, self.plan, self.retries), _best(views, self.plan)]
+        usage = self.cluster_usage(trials)
+        if usage is not None:
+            gpus = f", {usage.gpus_busy:g}/{usage.gpus:g} GPUs" if usage.gpus else ""
+            parts.append(f"{usage.nodes_busy}/{usage.nodes} nodes{gpus} busy")
+        parts.append(f"{_duration(now - self.started)} elapsed, {self._time_left(views, now)}")
+        return " | ".join(parts)
 
-    def _best(self) -> str:
-        by_config: dict[tuple, list[float]] = defaultdict(list)
-        for config, value in self.finals.values():
-            by_config[config].append(value)
-        if not by_config:
+    def _view(self, trial) -> TrialView:
+        result = trial.last_result or {}
+        done = int(result.get(EPOCHS_DONE, 0))
+        planned = int(result.get(EPOCHS_TOTAL, trial.config.get("epochs", self.plan.epochs_per_trial)))
+        status = _status(trial.status, is_final_report(result), done,
+                         ended=trial.trial_id in self.ended, started_here=trial.trial_id in self.started_here)
+        if status in (FINISHED, FAILED):
+            planned = done  # a trial stopped early (ASHA) or failed trains no more epochs
+        configuration = tuple(sorted((k, v) for k, v in trial.config.items() if k != FOLD))
+        return TrialView(configuration, status, done, planned, result.get(self.plan.metric) if done else None)
+
+    def _time_left(self, views: list[TrialView], now: float) -> str:
+        done, planned = _epochs(views, self.plan)
+        stopped = any(view.status == INTERRUPTED for view in views)
+        if stopped or planned <= done or not self.epochs_this_run or self.first_trial_started is None:
             return "-"
-        pick = max if self.mode == "max" else min
-        config, values = pick(by_config.items(), key=lambda item: float(np.mean(item[1])))
-        label = Labeller([k for k, _ in config], map(dict, by_config)).label(dict(config))
-        return f"{np.mean(values):.4f} ({label}, {len(values)} trial(s))"
+        pace = self.epochs_this_run / max(now - self.first_trial_started, 1e-9)  # epochs per second, all trials
+        return f"~{_duration((planned - done) / pace)} left"
+
+
+def _status(tune_status: str, final: bool, done: int, ended: bool, started_here: bool) -> str:
+    """Ours, from Tune's: an interrupted search leaves its running and pending trials TERMINATED too."""
+    if final:
+        return FINISHED
+    if tune_status in ("RUNNING", "ERROR"):
+        return RUNNING if tune_status == "RUNNING" else FAILED
+    if tune_status != "TERMINATED":
+        return PENDING
+    if ended or (done and not started_here):  # stopped early by the scheduler, now or before a resume
+        return FINISHED
+    return INTERRUPTED if started_here else PENDING
+
+
+def _epochs(views: list[TrialView], plan: PlannedSearch) -> tuple[int, int]:
+    """Epochs done and planned over all trials, including those the search algorithm has not proposed yet."""
+    unknown = max(plan.trials - len(views), 0)
+    return sum(v.done for v in views), sum(v.planned for v in views) + unknown * plan.epochs_per_trial
+
+
+def _counts(views: list[TrialView], plan: PlannedSearch, retries: int) -> str:
+    count = Counter(view.status for view in views)
+    count[PENDING] += max(plan.trials - len(views), 0)
+    done, planned = _epochs(views, plan)
+    waiting = f"{count[PENDING]} pending" if not count[INTERRUPTED] else \
+        f"{count[INTERRUPTED]} interrupted, {count[PENDING]} not started"
+    return (f"epochs {done}/{planned}, trials {count[FINISHED]}/{plan.trials} done, {count[RUNNING]} running, "
+            f"{waiting}, {count[FAILED]} failed, {retries} retried")
+
+
+def _best(views: list[TrialView], plan: PlannedSearch) -> str:
+    """The best mean over folds so far; running and interrupted trials count with their latest epoch."""
+    values: dict[tuple, list[tuple[float, bool]]] = defaultdict(list)  # configuration -> (value, final)
+    for view in views:
+        if view.value is not None and view.status != FAILED and math.isfinite(view.value):
+            values[view.configuration].append((float(view.value), view.status == FINISHED))
+    if not values:
+        return f"best {plan.metric} -"
+    pick = max if plan.mode == "max" else min
+    configuration, rows = pick(values.items(), key=lambda item: sum(v for v, _ in item[1]) / len(item[1]))
+    mean = sum(v for v, _ in rows) / len(rows)
+    label = Labeller([k for k, _ in configuration], map(dict, values)).label(dict(configuration)) \
+        if configuration else "the base configuration"
+    folds = f", {len(rows)}/{plan.folds_per_configuration} folds" if plan.folds_per_configuration > 1 else ""
+    provisional = "" if all(final for _, final in rows) else " provisional"
+    return f"best {plan.metric} {mean:.4f}{provisional} ({label}{folds})"
+
+
+def _error(trial) -> str:
+    """The last line of the trial's error, which is what explains it."""
+    text = str(getattr(trial, "error_msg", None) or "").strip()
+    return text.splitlines()[-1][:200] if text else "see error.txt in its folder"
 
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def cluster_usage_from(nodes: Sequence[Mapping[str, Any]], trials: Sequence[Any]) -> ClusterUsage | None:
+    """Nodes running a trial, and GPUs the running trials hold, out of the alive nodes' (Ray's `ray.nodes()`);
+    None on a single node, where the line has nothing to add."""
+    alive = [node for node in nodes if node.get("Alive")]
+    if len(alive) < 2:
+        return None
+    running = [trial for trial in trials if trial.status == "RUNNING"]
+    busy = {(trial.last_result or {}).get(NODE_ID) for trial in running} - {None}
+    gpus_busy = sum(trial.placement_group_factory.required_resources.get("GPU", 0) for trial in running)
+    gpus = sum(node.get("Resources", {}).get("GPU", 0) for node in alive)
+    return ClusterUsage(len(busy), len(alive), gpus_busy, gpus)

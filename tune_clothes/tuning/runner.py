@@ -1,13 +1,12 @@
-"""`run_search`: prepare the experiment folder (config, folds, data fingerprint), start or attach to Ray, and
-run (or resume) the Tuner. What the results mean is the analysis layer's business, from the files on disk."""
+"""`run_search`: check what can be checked before Ray starts, prepare the experiment folder (config, folds, data
+fingerprint), start or attach to Ray, and run (or resume) the Tuner until it ends or a signal stops it. What the
+results mean is the analysis layer's business, from the files on disk."""
 from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import ray
 from ray import tune
@@ -25,10 +24,20 @@ from tune_clothes.data.experiment_folder import (
 )
 from tune_clothes.data.folds import load_fold_plan, plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
-from tune_clothes.tuning.cluster_checks import check_gpus, check_local_gpus, check_shared_storage
+from tune_clothes.training.models import fetch_pretrained_weights
+from tune_clothes.tuning.cluster_checks import (
+    check_shared_storage,
+    check_trials_fit,
+    cluster_nodes,
+    cpu_advice,
+    local_cpus,
+    this_machine,
+)
 from tune_clothes.tuning.faults import faults_from_env
 from tune_clothes.tuning.plan import SearchPlan, plan_search
-from tune_clothes.tuning.progress import CompactProgress
+from tune_clothes.tuning.progress import CompactProgress, PlannedSearch, cluster_usage_from
+from tune_clothes.tuning.session import RayTarget, cluster_address, ray_session
+from tune_clothes.tuning.stop import SearchInterrupted, stop_on_signals
 from tune_clothes.tuning.tensorboard import ProjectTensorBoard
 from tune_clothes.tuning.trainable import TrialInputs
 
@@ -41,35 +50,39 @@ class SearchOptions:
     address: str | None = None  # a running Ray cluster; None: RAY_ADDRESS, else a new local Ray
     num_cpus: int | None = None  # of a new local Ray (None: all)
     verbose: bool = False  # Ray's own status table and worker logs
-    wait_for_gpus: bool = False  # an autoscaler will add the GPUs the trials ask for
+    wait_for_nodes: bool = False  # an autoscaler will add nodes with the CPUs and GPUs trials ask for
 
 
 def run_search(experiment: Experiment, options: SearchOptions = SearchOptions()) -> str:
-    """Run (or resume) the search; returns the experiment folder, where its results are."""
+    """Run (or resume) the search; returns the experiment folder, where its results are. Raises
+    `SearchInterrupted` when SIGINT or SIGTERM stopped it, after saving what it had."""
     location = experiment_location(experiment)
-    if not _attaching(options):
-        check_local_gpus(experiment, options.wait_for_gpus)
-    experiment, inputs = prepare_experiment(experiment, location, options.resume)
-    _quiet_tune()
-    with ray_session(options):
-        check_gpus(experiment, options.wait_for_gpus)
+    experiment = experiment_to_run(experiment, location, options.resume)
+    target = RayTarget(cluster_address(options.address), options.num_cpus, options.verbose)
+    plan = plan_search(experiment)
+    if target.address is None:
+        check_trials_fit(experiment, [this_machine(experiment, options.num_cpus)], "this machine",
+                         options.wait_for_nodes)
+    for pretrained in set(experiment.axis_values("pretrained")):
+        fetch_pretrained_weights(pretrained)
+    inputs = prepare_inputs(experiment, location, options.resume)
+    if target.address is None and (advice := cpu_advice(experiment, plan.total_trials, local_cpus(options.num_cpus))):
+        log.warning("%s", advice)
+    _quiet_tune(options.verbose)
+    with ray_session(target, location), stop_on_signals() as stop:
+        if target.address is not None:
+            check_trials_fit(experiment, cluster_nodes(), "the Ray cluster", options.wait_for_nodes)
         check_shared_storage(experiment.storage)
         if not options.resume:  # only now: a search refused above leaves no folder behind
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
-        tuner = build_tuner(plan_search(experiment), inputs, location, options)
-        tuner.fit()
+        build_tuner(plan, inputs, location, options).fit()
+    if stop.signum is not None:
+        raise SearchInterrupted(location, stop.signum)
     return location
 
 
-def _quiet_tune() -> None:
-    """Set where the search starts, before Ray does: Tune warns whenever it snapshots the experiment state
-    often, which one checkpoint per epoch makes it do."""
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-
-
-def prepare_experiment(experiment: Experiment, location: str,
-                       resume: bool) -> tuple[Experiment, TrialInputs]:
-    """Index and check the data, then make the folds (or load the saved ones to resume) and the image caches."""
+def experiment_to_run(experiment: Experiment, location: str, resume: bool) -> Experiment:
+    """The given experiment for a new search; the saved one to resume (refusing what does not match)."""
     started = storage.exists(storage.join(location, EXPERIMENT_YAML))
     if resume and not started:
         raise UserError(f"--resume: there is no experiment at {location} to resume; run without --resume to start "
@@ -77,8 +90,17 @@ def prepare_experiment(experiment: Experiment, location: str,
     if not resume and started:
         raise UserError(f"an experiment already exists at {location}: add --resume to continue it, or pick "
                         f"another --name to start a new one")
-    if resume:
-        experiment = _saved_experiment(experiment, location)
+    if not resume:
+        return experiment
+    saved = read_experiment(location)
+    if saved != experiment:
+        log.warning("--resume continues the experiment as it was started (%s); the changes in the given search "
+                    "space are ignored", storage.join(location, EXPERIMENT_YAML))
+    return saved
+
+
+def prepare_inputs(experiment: Experiment, location: str, resume: bool) -> TrialInputs:
+    """Index and check the data, then make the folds (or load the saved ones to resume) and the image caches."""
     index = load_index(experiment.dataset)
     if resume:
         folds = load_fold_plan(storage.join(location, FOLDS_JSON), index.fingerprint())
@@ -88,35 +110,35 @@ def prepare_experiment(experiment: Experiment, location: str,
     sizes = experiment.axis_values("image_size")
     for size in sizes:  # decode once, here, before trials start
         ensure_image_cache(index, size, Path(experiment.dataset.cache_dir), key=key)
-    return experiment, TrialInputs(experiment, index, folds, {size: key for size in sizes}, faults_from_env())
+    return TrialInputs(experiment, index, folds, {size: key for size in sizes}, faults_from_env())
 
 
-def _saved_experiment(given: Experiment, location: str) -> Experiment:
-    saved = read_experiment(location)
-    if saved != given:
-        log.warning("--resume continues the experiment as it was started (%s); the changes in the given search "
-                    "space are ignored", storage.join(location, EXPERIMENT_YAML))
-    return saved
+def prepare_experiment(experiment: Experiment, location: str, resume: bool) -> tuple[Experiment, TrialInputs]:
+    """`experiment_to_run`, then `prepare_inputs`: what a search does before Ray starts."""
+    experiment = experiment_to_run(experiment, location, resume)
+    return experiment, prepare_inputs(experiment, location, resume)
 
 
-def _attaching(options: SearchOptions) -> str | None:
-    return options.address or os.environ.get("RAY_ADDRESS")
+class _DropReplacedMessages(logging.Filter):
+    """Tune's messages that this package says better itself: its stop notice and resume hint (ours name the
+    command), the trials it lists as not completed, and the metrics it cannot read for trials not started."""
+    REPLACED = ("Stop signal received", "Experiment has been interrupted", "Trials did not complete",
+                "Failed to fetch metrics")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.REPLACED)
 
 
-@contextmanager
-def ray_session(options: SearchOptions) -> Iterator[None]:
-    """Attach to a cluster (--address or RAY_ADDRESS) or start a local Ray; shut down only what we started."""
-    if ray.is_initialized():
-        yield
-        return
-    address = _attaching(options) or "local"  # 'local' starts a new Ray, never a stale cluster's leftovers
-    ray.init(address=address, num_cpus=options.num_cpus if address == "local" else None,
-             include_dashboard=False, log_to_driver=options.verbose,
-             logging_level=logging.INFO if options.verbose else logging.WARNING)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+def _quiet_tune(verbose: bool) -> None:
+    """Set where the search starts, before Tune runs."""
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # SIGINT is ours: see stop.py
+    # Tune warns whenever it snapshots the experiment state often, which one checkpoint per epoch makes it do
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if not verbose:
+        for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, _DropReplacedMessages) for f in logger.filters):
+                logger.addFilter(_DropReplacedMessages())
 
 
 def build_tuner(plan: SearchPlan, inputs: TrialInputs, location: str, options: SearchOptions) -> tune.Tuner:
@@ -147,6 +169,13 @@ def _run_config(plan: SearchPlan, options: SearchOptions) -> tune.RunConfig:
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
             num_to_keep=1, checkpoint_score_attribute=search.metric, checkpoint_score_order=search.mode),
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
-        callbacks=[CompactProgress(plan.total_trials, search.metric, search.mode),
-                   ProjectTensorBoard(plan.experiment)],  # replaces Ray's TensorBoard logger
+        # ProjectTensorBoard replaces Ray's TensorBoard logger
+        callbacks=[_progress(plan), ProjectTensorBoard(plan.experiment)],
         verbose=2 if options.verbose else 0)
+
+
+def _progress(plan: SearchPlan) -> CompactProgress:
+    search = plan.experiment.search
+    planned = PlannedSearch(search.metric, search.mode, plan.total_trials, plan.max_epochs,
+                            plan.trials_per_configuration)
+    return CompactProgress(planned, cluster_usage=lambda trials: cluster_usage_from(ray.nodes(), trials))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,8 @@ def _send_to_tune(states: dict[int, TrainingState], epochs: int, folds: Mapping[
             save_predictions(validation_predictions(state, folds[fold].val, ids),
                              Path(directory) / predictions_file(fold))
         done = next(iter(states.values())).epoch + 1
-        tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id()},
-                    checkpoint=tune.Checkpoint.from_directory(directory))
+        tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id(),
+                     M.REPORTED_AT: time.time()}, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def _node_id() -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import STOPPED, config_labels
-from tune_clothes.analysis.results import TIME_TOTAL, read_reports, search_axes
+from tune_clothes.analysis.results import NOT_STARTED, TIME_TOTAL, read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment
 from tune_clothes.config.metric_names import EPOCH_SCALARS, EPOCHS_DONE, FOLD
@@ -61,8 +61,9 @@ def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
     plan = read_fold_plan(storage.join(location, FOLDS_JSON))
-    trials = trials.assign(config=config_labels(trials, axes),
+    trials = trials.assign(config=config_labels(trials, axes),  # before the filter: as the board labels them
                            j=trials["repeat"] * plan.folds + trials[FOLD])
+    trials = trials[trials["status"] != NOT_STARTED]  # the page is about trials that ran; the board lists all
     history = epoch_history(location, trials, plan.total_folds)
     return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes, plan.folds), history,
                         _json(storage.join(location, DATASET_JSON)), _json(storage.join(location, VERSIONS_JSON)))

@@ -1,0 +1,79 @@
+"""Ctrl-C in the middle of a real search (SIGINT to the command's process group, as a terminal sends it): the
+command stops with exit status 130, prints the leaderboard (every configuration) and its own resume command,
+no Ray traceback, and leaves no Ray process behind; the resume command then completes the search and keeps
+every trial that had finished, unchanged."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+import yaml
+from conftest import tiny_space, trial_dirs
+from ray_nodes import end_processes, process_tree, running, wait_for
+
+from tune_clothes.config import metric_names as M
+from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
+
+pytestmark = pytest.mark.slow
+TIMEOUT_S = 300  # the search takes 20-40 s on 2 cores, minutes on a starved machine
+
+
+def finished_trials(location: Path) -> dict[str, str]:
+    """Trial folder -> its result.json, for the trials whose saved results say every epoch ran."""
+    finished = {}
+    for trial in trial_dirs(location) if location.is_dir() else []:
+        lines = (trial / "result.json").read_text().splitlines() if (trial / "result.json").exists() else []
+        try:
+            if lines and M.is_final_report(json.loads(lines[-1])):
+                finished[trial.name] = (trial / "result.json").read_text()
+        except ValueError:  # a line being written
+            continue
+    return finished
+
+
+def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
+    location = tmp_path / "results" / "stopped"
+    command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    seen: dict[int, psutil.Process] = {}
+
+    def first_trial_finished() -> bool:
+        seen.update((p.pid, p) for p in process_tree(driver.pid)[1:])  # Ray's processes, started by the driver
+        assert driver.poll() is None, f"the search ended before it could be interrupted:\n{driver.stdout.read()}"
+        return bool(finished_trials(location))
+
+    try:
+        wait_for(first_trial_finished, TIMEOUT_S, "a trial to finish")
+        os.killpg(driver.pid, signal.SIGINT)
+        output, _ = driver.communicate(timeout=TIMEOUT_S)
+    finally:
+        end_processes(process_tree(driver.pid), grace_s=0)
+    assert driver.returncode == 130, output
+    assert "Traceback" not in output and "Failed to fetch metrics" not in output and "Tuner.restore" not in output, output
+    ray_processes = [p for p in seen.values() if running(p)]
+    assert not ray_processes or wait_for(lambda: not any(map(running, ray_processes)), 10, "Ray to end")
+    board = pd.read_csv(location / LEADERBOARD_CSV)  # written for the stopped search, with every configuration
+    assert sorted(board["lr"]) == [0.001, 0.01] and "rank  tied  config" in output
+    assert "interrupted" in output  # the last progress line: trials stopped mid-way, as opposed to not started
+    before = finished_trials(location)
+    assert 0 < len(before) < 4, output
+    resume = shlex.split(output.strip().splitlines()[-1])
+    assert resume[:3] == ["python", "-m", "tune_clothes.search"] and resume[-1] == "--resume", output
+    assert resume[resume.index("--name") + 1] == "stopped"
+    assert Path(resume[resume.index("--storage") + 1]) == tmp_path / "results"
+    resumed = subprocess.run([sys.executable, *resume[1:]], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = finished_trials(location)
+    assert len(after) == 4
+    assert {name: after[name] for name in before} == before  # the finished trials were kept, not run again
