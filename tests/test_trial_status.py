@@ -31,8 +31,9 @@ def test_stopped_is_what_tune_ended_early_and_interrupted_stays_incomplete(tmp_p
     write_state(tmp_path, "experiment_state-2026-01-01_00-00-00.json", {"a": "RUNNING", "b": "RUNNING", "c": "RUNNING"})
     write_state(tmp_path, "experiment_state-2026-01-02_00-00-00.json", {"a": "TERMINATED", "b": "RUNNING",
                                                                         "c": "TERMINATED"})  # the newest
-    trials = load_trials(str(tmp_path), experiment).set_index("trial")
+    trials = load_trials(str(tmp_path), experiment)
+    trials = trials[trials["status"] != "not started"].set_index("trial")  # folds 1 and 2 never ran
     assert trials["status"].to_dict() == {"a": "stopped", "b": "incomplete", "c": "finished"}
     assert trials.loc["a", "epochs_done"] == 1 and trials.loc["a", M.VAL_ACC] == 0.1
     (tmp_path / "experiment_state-2026-01-02_00-00-00.json").write_text("{cut short")  # unreadable: no guess
-    assert set(load_trials(str(tmp_path), experiment)["status"]) == {"incomplete", "finished"}
+    assert set(load_trials(str(tmp_path), experiment)["status"]) == {"incomplete", "finished", "not started"}
