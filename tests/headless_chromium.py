@@ -1,6 +1,7 @@
 """A page in a real headless Chromium, driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
-no port, no extra Python package): load a file, list its images with their natural sizes, collect console
-errors and uncaught exceptions, and take a full-page screenshot."""
+no port, no extra Python package): load a file or a URL, wait until the page says it is ready (for an app that
+draws after loading, such as TensorBoard), list its images with their natural sizes, collect console errors
+and uncaught exceptions, read its text, and take a full-page screenshot."""
 from __future__ import annotations
 
 import base64
@@ -30,14 +31,16 @@ class PageCheck:
     images: list[tuple[str, bool, int, int]]  # alt, complete, natural width, natural height
     errors: list[str]  # console errors, failed loads, uncaught exceptions
     screenshot: bytes  # PNG of the whole page
+    text: str = ""  # document.body.innerText: what a reader sees, in page order
 
 
-def open_page(url: str, timeout_s: float = 60) -> PageCheck:
-    """Load `url` in a fresh headless Chromium (a throwaway profile) and report what a reader would see."""
+def open_page(url: str, timeout_s: float = 60, ready: str | None = None) -> PageCheck:
+    """Load `url` in a fresh headless Chromium (a throwaway profile) and report what a reader would see; with
+    `ready` (a JavaScript expression), wait after loading until it is true (TimeoutError past `timeout_s`)."""
     with tempfile.TemporaryDirectory() as profile:
         browser = _Browser(find_chromium(), profile)
         try:
-            return browser.check(url, time.monotonic() + timeout_s)
+            return browser.check(url, time.monotonic() + timeout_s, ready)
         finally:
             browser.close()
 
@@ -57,7 +60,7 @@ class _Browser:
         os.close(replies_write)
         self._buffer, self._next_id, self.events = b"", 0, []
 
-    def check(self, url: str, deadline: float) -> PageCheck:
+    def check(self, url: str, deadline: float, ready: str | None = None) -> PageCheck:
         target = self.call("Target.createTarget", {"url": "about:blank"}, deadline=deadline)["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True}, deadline=deadline)
         self.session = session["sessionId"]
@@ -66,11 +69,19 @@ class _Browser:
         self.call("Page.navigate", {"url": url}, deadline=deadline)
         while not any(event.get("method") == "Page.loadEventFired" for event in self.events):
             self.events.append(self._read(deadline))
-        images = json.loads(self.call("Runtime.evaluate", {"expression": IMAGES, "returnByValue": True},
-                                      deadline=deadline)["result"]["value"])
+        while ready and not self.evaluate(f"Boolean({ready})", deadline):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the page at {url} never became ready ({ready})")
+            time.sleep(0.25)
+        images = json.loads(self.evaluate(IMAGES, deadline))
         shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
                          deadline=deadline)
-        return PageCheck([tuple(image) for image in images], self._errors(), base64.b64decode(shot["data"]))
+        return PageCheck([tuple(image) for image in images], self._errors(), base64.b64decode(shot["data"]),
+                         self.evaluate("document.body ? document.body.innerText : ''", deadline))
+
+    def evaluate(self, expression: str, deadline: float):
+        return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True},
+                         deadline=deadline)["result"].get("value")
 
     def call(self, method: str, params: dict | None = None, *, deadline: float) -> dict:
         self._next_id += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -76,8 +77,20 @@ def test_asha_stopped_configurations_before_their_last_epoch_where_its_rule_says
     curves = [[row[M.VAL_LOSS] for row in rows] for _, rows in trials]
     assert stopped == asha_stops(curves, epochs, search.grace_period, search.reduction_factor)
     board = report.leaderboard.set_index("lr")
-    for (params, _), stop in zip(trials, stopped):
-        assert board.loc[params["lr"], "status"] == ("complete" if stop is None else "incomplete")
+    last_complete = board.loc[board["status"] == "complete", "rank"].max()
+    trials_csv = pd.read_csv(Path(report.location) / "trials.csv")
+    for (params, rows), stop in zip(trials, stopped):
+        row = board.loc[params["lr"]]
+        if stop is None:
+            assert row["status"] == "complete"
+            continue
+        # stopped, at the epoch ASHA stopped it, with the fold mean it had there, ranked after the complete ones
+        assert row["status"] == "stopped" and row["stopped_epoch"] == stop and row["rank"] > last_complete
+        assert row["stopped_mean"] == pytest.approx(rows[-1][search.metric])
+        folds = trials_csv[np.isclose(trials_csv["lr"], params["lr"], rtol=1e-12)]
+        assert len(folds) == experiment.cv.folds
+        assert (folds["status"] == "stopped").all() and (folds["epochs_done"] == stop).all()
+    assert "stopped = ASHA stopped it early" in report.table
 
 
 def test_optuna_and_asha_see_the_mean_over_all_folds(messy_search):

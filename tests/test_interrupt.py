@@ -66,6 +66,8 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
     board = pd.read_csv(location / LEADERBOARD_CSV)  # written for the stopped search, with every configuration
     assert sorted(board["lr"]) == [0.001, 0.01] and "rank  tied  config" in output
     assert "interrupted" in output  # the last progress line: trials stopped mid-way, as opposed to not started
+    statuses = set(pd.read_csv(location / "trials.csv")["status"])  # interrupted is not what ASHA stopped
+    assert "stopped" not in statuses, statuses
     before = finished_trials(location)
     assert 0 < len(before) < 4, output
     resume = shlex.split(output.strip().splitlines()[-1])

@@ -8,10 +8,11 @@ import pytest
 from scipy import stats
 
 from tune_clothes.analysis.comparison import FoldScheme
-from tune_clothes.analysis.leaderboard import SINGLE_CONFIG, BoardSettings, best_configuration, summarize
+from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
 from tune_clothes.analysis.statistics import corrected_estimate, holm, welch_difference
 from tune_clothes.analysis.table import format_leaderboard
 from tune_clothes.config.errors import UserError
+from tune_clothes.config.labels import SINGLE_CONFIG
 from tune_clothes.config.metric_names import VAL_ACC, VAL_F1, VAL_LOSS
 
 K = 3  # folds in most tests
@@ -301,3 +302,29 @@ def test_format_leaderboard_cuts_at_max_rows():
     text = format_leaderboard(board_of(trials, ["seed"]), VAL_ACC, ["seed"], max_rows=2)
     assert "seed=4" in text and "seed=3" in text and "seed=0" not in text
     assert "3 more configurations not shown" in text
+
+
+def stopped_rows(lr: float, accs: list, epoch: int) -> list[dict]:
+    """A configuration ASHA stopped after `epoch` epochs, with each fold's val/acc there."""
+    return [{**row, "status": "stopped", "epochs_done": epoch, VAL_ACC: acc, VAL_F1: acc, VAL_LOSS: 1 - acc}
+            for row, acc in zip(trial_rows({"lr": lr}, accs, ["stopped"] * len(accs)), accs)]
+
+
+def test_configurations_asha_stopped_rank_after_the_others_with_their_epoch_and_value():
+    trials = frame(trial_rows({"lr": 0.01}, [0.5, 0.6, 0.4]),
+                   stopped_rows(0.1, [0.9, 0.8, 0.7], epoch=3),  # better than lr=0.01, but after 3 epochs only
+                   stopped_rows(0.2, [0.95, 0.9, 0.85], epoch=3),
+                   stopped_rows(0.3, [0.2, 0.3, 0.1], epoch=6),  # survived a later rung: before both
+                   trial_rows({"lr": 9.0}, [0.0] * 3, ["incomplete"] * 3))
+    board = board_of(trials.assign(epochs_done=trials["epochs_done"].fillna(12)), ["lr"])
+    assert list(board["config"]) == ["lr=0.01", "lr=0.3", "lr=0.2", "lr=0.1", "lr=9.0"]
+    assert list(board["rank"].astype("float").fillna(-1)) == [1, 2, 3, 4, -1]
+    assert list(board["status"]) == ["complete", "stopped", "stopped", "stopped", "incomplete"]
+    stopped = row_of(board, "lr=0.2")
+    assert stopped["stopped_epoch"] == 3 and stopped["stopped_mean"] == pytest.approx(0.9)
+    assert math.isnan(stopped[f"{VAL_ACC}/mean"]) and stopped["comparison"] == "" and not stopped["is_best"]
+    assert row_of(board, "lr=0.01")["is_best"]
+    lines = format_leaderboard(board, VAL_ACC, ["lr"]).splitlines()
+    line = next(line for line in lines if "lr=0.2 " in line)
+    assert "0.9000 at epoch 3" in line and "stopped" in line
+    assert any(line.startswith("stopped = ASHA stopped it early") for line in lines)

@@ -51,7 +51,7 @@ def test_every_configuration_runs_repeats_times_folds_trials(interrupted_and_res
     assert len(trials) == 4 * REPEATS * FOLDS
     folds = sorted(json.loads((t / "params.json").read_text())[M.FOLD] for t in trials)
     assert folds == sorted(list(range(REPEATS * FOLDS)) * 4)
-    assert sum("_repeat1_fold1_" in t.name for t in trials) == 4  # the trial folder names the repeat
+    assert sum(t.name.endswith("_repeat1_fold1") for t in trials) == 4  # the trial folder names the repeat
     saved = json.loads((location / "folds.json").read_text())
     assert saved["repeats"] == REPEATS and len(saved["validation"]) == 2  # kfold and split=0.7
     table = pd.read_csv(location / "trials.csv")

@@ -15,6 +15,7 @@ import sys
 from typing import Sequence
 
 from tune_clothes.analysis.summary import write_summary
+from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
 from tune_clothes.cli import configure_logging, run_command
 from tune_clothes.config import Experiment
 from tune_clothes.config.loader import load_experiment
@@ -65,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(stopped, args, experiment)
     summary = write_summary(location)
     print(summary.table)
-    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv; tensorboard "
-          f"--logdir {location})")
+    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
+    print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
     _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
 
@@ -95,14 +96,15 @@ def resume_command(args: argparse.Namespace, experiment: Experiment) -> str:
 
 
 def _write_report(location: str) -> None:
-    """The search's results are on disk and printed by now: a report that cannot be drawn is logged, with the
-    command that retries it, and does not change the search's exit status."""
+    """The search's results are on disk and printed by now: TensorBoard's per-configuration runs or a report
+    that cannot be drawn is logged, with the command that retries it, and does not change the exit status."""
     from tune_clothes.analysis.report.page import write_report  # matplotlib and Jinja2: only when needed
     try:
+        write_configuration_curves(location)
         print(f"report: {write_report(location)}")
     except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
-        log.exception("report.html could not be written; the results are complete: retry with "
-                      "python -m tune_clothes.report %s", location)
+        log.exception("report.html or TensorBoard's cv_mean runs could not be written; the results are "
+                      "complete: retry with python -m tune_clothes.report %s", location)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,18 @@ import pandas as pd
 from tune_clothes.analysis.comparison import FoldScheme, FoldScores, compare_with_best
 from tune_clothes.analysis.statistics import corrected_estimate
 from tune_clothes.config.errors import UserError
+from tune_clothes.config.labels import Labeller
+from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
 
-FINISHED, FAILED = "finished", "failed"  # trial statuses in the input
-COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED)
-SINGLE_CONFIG = "(single configuration)"  # the config label of an experiment with no search axes
+FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"  # trial statuses in the input
+COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED and STOPPED)
 NO_ERROR_MESSAGE = "(no error message recorded)"
 STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/<statistic>
 COMPARISON_COLUMNS = ("comparison", "p_value", "p_holm", "tied_with_best", "prob_equivalent", "prob_best_better")
 _SCORES = "_scores"  # working column: FoldScores of the ranking metric; dropped before returning
 _OUTPUT_COLUMNS = ("config", "rank", "status", "folds_finished", "folds_failed", "folds_expected",
-                   *COMPARISON_COLUMNS, "is_best", "error", "note")
+                   "stopped_epoch", "stopped_mean", *COMPARISON_COLUMNS, "is_best", "error", "note")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def summarize(trials: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     `error` is the first failure, `note` says what a number cannot say (too few folds, an incomplete best).
     """
     metric_list = _check_inputs(trials, settings)
-    rows = [_summarize_config(group, settings, metric_list) for group in config_groups(trials, settings.axes)]
+    labeller = Labeller(settings.axes, _configurations(trials, settings.axes))
+    rows = [_summarize_config(group, settings, metric_list, labeller)
+            for group in config_groups(trials, settings.axes)]
     board = pd.DataFrame(rows, columns=_columns(settings.axes, metric_list))
     board = _rank(board, settings.metric, settings.mode)
     board = _compare(board, settings)
@@ -126,26 +129,39 @@ def config_groups(trials: pd.DataFrame, axes: Sequence[str]) -> list[pd.DataFram
 
 def _columns(axes: Sequence[str], metrics: list[str]) -> list[str]:
     stat_columns = [f"{m}/{s}" for m in metrics for s in STATISTICS]
-    return [*axes, "config", "status", "folds_finished", "folds_failed", "folds_expected",
-            *stat_columns, "error", _SCORES]
+    return [*axes, "config", "status", "folds_finished", "folds_failed", "folds_expected", "stopped_epoch",
+            "stopped_mean", *stat_columns, "error", _SCORES]
 
 
-def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str]) -> dict[str, Any]:
+def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str],
+                      labeller: Labeller) -> dict[str, Any]:
     finished = group[group["status"] == FINISHED].set_index(["repeat", "fold"]).sort_index()
     failed = group[group["status"] == FAILED].sort_values(["repeat", "fold"])
     values = [group[axis].iloc[0] for axis in settings.axes]
     row: dict[str, Any] = dict(zip(settings.axes, values))
-    row.update(config=config_label(values, settings.axes), folds_finished=finished.index.nunique(),
+    row.update(config=labeller.label(row), folds_finished=finished.index.nunique(),
                folds_failed=len(failed[["repeat", "fold"]].drop_duplicates()),
                folds_expected=settings.folds_expected)
     complete = row["folds_finished"] >= settings.folds_expected
-    row["status"] = FAILED if len(failed) else COMPLETE if complete else INCOMPLETE
+    stopped = group[group["status"] == STOPPED]
+    row["status"] = (FAILED if len(failed) else COMPLETE if complete else STOPPED if len(stopped)
+                     else INCOMPLETE)
+    row.update(_stopped_at(stopped, settings.metric))
     row["error"] = _first_error(failed) if len(failed) else None
     scheme = settings.schemes[group["scheme"].iloc[0]]
     for name in metrics:
         row.update(_fold_statistics(finished[name], name, scheme, settings.confidence))
     row[_SCORES] = FoldScores(pd.to_numeric(finished[settings.metric], errors="coerce").dropna(), scheme)
     return row
+
+
+def _stopped_at(stopped: pd.DataFrame, metric: str) -> dict[str, float]:
+    """The epoch the stopped folds reached and their mean of `metric` there (NaN when none stopped)."""
+    if stopped.empty:
+        return {"stopped_epoch": math.nan, "stopped_mean": math.nan}
+    epochs = pd.to_numeric(stopped.get("epochs_done", pd.Series(dtype=float)), errors="coerce")
+    value = pd.to_numeric(stopped[metric], errors="coerce").mean()
+    return {"stopped_epoch": float(epochs.max()) if len(epochs) else math.nan, "stopped_mean": float(value)}
 
 
 def _first_error(failed: pd.DataFrame) -> str:
@@ -172,10 +188,16 @@ def _fold_statistics(values: pd.Series, name: str, scheme: FoldScheme, confidenc
 
 
 def _rank(board: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Rank configurations with a finished fold and no failure; the rest go, unranked, to the bottom."""
+    """Rank configurations with a finished fold and no failure, then the stopped ones after them; the rest go,
+    unranked, to the bottom."""
     mean = board[f"{metric}/mean"]
-    rankable = (board["status"] != FAILED) & (board["folds_finished"] > 0) & mean.notna()
+    status = board["status"]
+    rankable = ~status.isin([FAILED, STOPPED]) & (board["folds_finished"] > 0) & mean.notna()
     ranks = mean.where(rankable).rank(method="min", ascending=(mode == "min"))
+    stopped = board[(status == STOPPED) & board["stopped_mean"].notna()]
+    # a later rung first (it beat the configurations ASHA stopped earlier), then the value there
+    order = stopped.sort_values(["stopped_epoch", "stopped_mean"], ascending=[False, mode == "min"], kind="stable")
+    ranks[order.index] = (ranks.max() if rankable.any() else 0) + np.arange(1, len(order) + 1)
     board.insert(board.columns.get_loc("config") + 1, "rank", ranks.astype("Int64"))
     # The config label breaks ties so the order is stable from run to run.
     board = board.sort_values(["rank", "config"], na_position="last", kind="stable")
@@ -190,7 +212,7 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     for offset, (column, value) in enumerate(defaults.items()):
         board.insert(position + offset, column, value)
     board["note"] = ""
-    ranked = board.index[board["rank"].notna()]
+    ranked = board.index[board["rank"].notna() & (board["status"] != STOPPED)]
     if ranked.empty:
         return board
     complete = [i for i in ranked if board.at[i, "status"] == COMPLETE]
@@ -205,23 +227,20 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     return board
 
 
-# --- values and labels --------------------------------------------------------------------------------------
+# --- labels ------------------------------------------------------------------------------------------------
 
-def plain_value(value: Any) -> Any:
-    """A plain Python value: numpy scalars unwrapped, NaN / pd.NA (a missing axis value) as None."""
-    if value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def config_labels(frame: pd.DataFrame, axes: Sequence[str]) -> list[str]:
+    """The label of each row's configuration (`config.labels`), each axis with the digits that tell the values
+    in `frame` apart."""
+    configurations = _configurations(frame, axes)
+    labeller = Labeller(axes, configurations)
+    return [labeller.label(configuration) for configuration in configurations]
 
 
 def config_label(values: Sequence[Any], axes: Sequence[str]) -> str:
-    """`lr=0.01, batch_size=32`: floats in their shortest exact form, so distinct values read differently."""
-    if not axes:
-        return SINGLE_CONFIG
-    plain = [plain_value(value) for value in values]
-    return ", ".join(f"{axis}={value!r}" if isinstance(value, float) else f"{axis}={value}"
-                     for axis, value in zip(axes, plain))
+    """One configuration's label, for a message about it alone (`config_labels` keeps a table's values apart)."""
+    return Labeller(axes).label(dict(zip(axes, values)))
+
+
+def _configurations(frame: pd.DataFrame, axes: Sequence[str]) -> list[dict[str, Any]]:
+    return [dict(zip(axes, values)) for values in frame[list(axes)].itertuples(index=False, name=None)]

@@ -2,8 +2,9 @@
 
 A trial folder holds Ray's `params.json` (the trial's parameters), `result.json` (one JSON line per reported
 epoch) and, if an attempt crashed, `error.txt`. A trial is finished when its last report says every epoch
-ran; it failed when it has an error and is not finished; anything else is incomplete (interrupted,
-pending, or stopped early by ASHA). A grid trial is one fold j = repeat * K + fold (its `fold` parameter);
+ran; it failed when it has an error and is not finished; it was stopped (by ASHA, at a rung) when Tune's
+saved experiment state says it ended (TERMINATED) before its last epoch; anything else is incomplete
+(interrupted, pending, or still running). A grid trial is one fold j = repeat * K + fold (its `fold` parameter);
 an Optuna trial holds every fold, reported as `folds/<j>/<metric>`. A grid's trials that have no folder yet
 are listed as not started, so that an interrupted search still shows every configuration.
 """
@@ -28,7 +29,8 @@ from tune_clothes.config.metric_names import (
 from tune_clothes.data import storage
 from tune_clothes.data.folds import scheme_name
 
-FINISHED, FAILED, INCOMPLETE, NOT_STARTED = "finished", "failed", "incomplete", "not started"
+FINISHED, FAILED, STOPPED, INCOMPLETE, NOT_STARTED = "finished", "failed", "stopped", "incomplete", "not started"
+TUNE_ENDED = "TERMINATED"  # Tune's status of a trial that ended without an error: finished, or stopped
 TRAIN_METRICS = tuple(name for name in EPOCH_SCALARS if name.startswith("train/"))
 TIME_TOTAL = "time_total_s"  # Tune's seconds of training in the trial so far
 
@@ -37,15 +39,16 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
     """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold.
 
     Columns: the axes, `repeat`, `fold` (within the repeat), `scheme` (the fold plan's scheme: `kfold`,
-    `split=0.8`), `status`, `error`, `epochs_done`, `best_epoch` (1 = the first epoch; best by the search
-    metric), `fit_time` (seconds per fold), `trial`, `node`, and every validation and training metric of the
-    last epoch."""
+    `split=0.8`), `status` (finished, failed, stopped, incomplete, not started), `error`, `epochs_done`, `best_epoch`
+    (1 = the first epoch; best by the search metric), `fit_time` (seconds per fold), `trial`, `node`, and every
+    validation and training metric of the last epoch."""
     axes = search_axes(experiment)
+    ended = {name for name, status in tune_statuses(location).items() if status == TUNE_ENDED}
     rows: list[dict[str, Any]] = []
     for name in storage.list_dirs(location):
         trial_dir = storage.join(location, name)
         if storage.exists(storage.join(trial_dir, "params.json")):
-            rows.extend(_trial_rows(trial_dir, name, axes, experiment))
+            rows.extend(_trial_rows(trial_dir, name, axes, experiment, name in ended))
     rows.extend(_not_started_rows(experiment, rows))
     columns = [*axes, "repeat", FOLD, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time", "trial",
                "node", *OPTIMISABLE, *TRAIN_METRICS]
@@ -57,13 +60,29 @@ def search_axes(experiment: Experiment) -> list[str]:
     return list(experiment.search.axes)
 
 
-def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment) -> list[dict[str, Any]]:
+def tune_statuses(location: str) -> dict[str, str]:
+    """Trial folder name -> its status in Tune's newest saved experiment state (`experiment_state-*.json`,
+    written as the search goes); empty when there is none or it cannot be read."""
+    states = [name for name in storage.list_files(location)
+              if name.startswith("experiment_state-") and name.endswith(".json")]
+    if not states:
+        return {}
+    try:
+        saved = json.loads(storage.read_text(storage.join(location, max(states))))  # names sort by time
+        trials = [json.loads(trial) for trial, _ in saved["trial_data"]]
+        return {trial["relative_logdir"]: trial["status"] for trial in trials if trial.get("relative_logdir")}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment,
+                ended: bool) -> list[dict[str, Any]]:
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
     reports = read_reports(trial_dir)
     last = reports[-1] if reports else {}
     error = _error_message(trial_dir)
     finished = is_final_report(last)
-    status = FINISHED if finished else FAILED if error else INCOMPLETE
+    status = FINISHED if finished else FAILED if error else STOPPED if ended and reports else INCOMPLETE
     common = {**{axis: params.get(axis) for axis in axes}, "status": status,
               "error": None if finished else error, "epochs_done": last.get(EPOCHS_DONE, 0), "trial": name,
               "node": last.get(NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}

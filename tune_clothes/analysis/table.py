@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import FAILED, config_label
+from tune_clothes.analysis.leaderboard import FAILED, STOPPED, config_labels
 
 
 def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[str], max_rows: int = 20) -> str:
@@ -14,12 +14,13 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
     `axes` are the axis columns shown in the config label (pass only the ones that vary to shorten it).
     """
     shown = leaderboard.head(max_rows)
+    labels = pd.Series(config_labels(leaderboard, axes), index=leaderboard.index)  # digits that tell all apart
     confidence = leaderboard.attrs.get("confidence", 0.95)
     rows = list(shown.itertuples(index=False))
     columns = {
         "rank": [_format_rank(rank) for rank in shown["rank"]],
         "tied": ["*" if tied else "" for tied in shown["tied_with_best"]],
-        "config": [config_label([row[a] for a in axes], axes) for _, row in shown.iterrows()],
+        "config": list(labels[shown.index]),
         f"{metric} mean ± std": [_format_mean_std(row, metric) for _, row in shown.iterrows()],
         f"{confidence * 100:g}% CI": [_format_interval(row, metric) for _, row in shown.iterrows()],
         "vs best": list(shown["comparison"]),
@@ -33,7 +34,10 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
     if len(leaderboard) > len(shown):
         lines.append(f"... {len(leaderboard) - len(shown)} more configurations not shown")
     lines += _legend(leaderboard.attrs, confidence)
-    lines += _footnotes(leaderboard, axes)
+    if (leaderboard["status"] == STOPPED).any():
+        lines += ["stopped = ASHA stopped it early, at a rung: its value is the fold mean at the epoch it reached",
+                  "          ('at epoch N'), not comparable with a full run's; ranked after every other configuration"]
+    lines += _footnotes(leaderboard, labels)
     return "\n".join(lines)
 
 
@@ -64,6 +68,8 @@ def _format_number(value: Any, digits: int) -> str:
 
 
 def _format_mean_std(row: pd.Series, metric: str) -> str:
+    if row["status"] == STOPPED and pd.notna(row["stopped_mean"]):
+        return f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}"
     mean, std = row[f"{metric}/mean"], row[f"{metric}/std"]
     if pd.isna(mean):
         return "-"
@@ -87,15 +93,15 @@ def _text_table(columns: dict[str, list[str]], left_aligned: set[str]) -> list[s
     return [line({n: n for n in columns})] + [line(row) for row in rows]
 
 
-def _footnotes(leaderboard: pd.DataFrame, axes: Sequence[str], max_errors: int = 5) -> list[str]:
+def _footnotes(leaderboard: pd.DataFrame, labels: pd.Series, max_errors: int = 5) -> list[str]:
     """The first line of each failure's error (up to `max_errors`) and every note."""
     lines = []
     failed = leaderboard[leaderboard["status"] == FAILED]
-    for _, row in failed.head(max_errors).iterrows():
+    for index, row in failed.head(max_errors).iterrows():
         first_line = str(row["error"]).strip().splitlines()[0][:160] if str(row["error"]).strip() else ""
-        lines.append(f"failed: {config_label([row[a] for a in axes], axes)}: {first_line}")
+        lines.append(f"failed: {labels[index]}: {first_line}")
     if len(failed) > max_errors:
         lines.append(f"... {len(failed) - max_errors} more failed configurations (see the error column)")
-    for _, row in leaderboard[leaderboard["note"] != ""].iterrows():
-        lines.append(f"note: {config_label([row[a] for a in axes], axes)}: {row['note']}")
+    for index, row in leaderboard[leaderboard["note"] != ""].iterrows():
+        lines.append(f"note: {labels[index]}: {row['note']}")
     return lines

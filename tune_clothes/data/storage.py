@@ -62,14 +62,19 @@ def read_bytes(location: str) -> bytes:
 
 def write_text(location: str, text: str) -> None:
     """Write the whole file: locally with `atomic_path`; an object store writes an object whole anyway."""
+    write_bytes(location, text.encode("utf-8"))
+
+
+def write_bytes(location: str, data: bytes) -> None:
+    """Write the whole file, as `write_text` does."""
     filesystem, path = _resolve(location)
     filesystem.create_dir(posixpath.dirname(path), recursive=True)
     if is_uri(location):
         with filesystem.open_output_stream(path) as stream:
-            stream.write(text.encode("utf-8"))
+            stream.write(data)
         return
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
 
 
 def list_dirs(location: str) -> list[str]:

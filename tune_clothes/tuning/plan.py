@@ -18,6 +18,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from tune_clothes.config import Axis, Choice, Experiment
+from tune_clothes.config.labels import Labeller
 from tune_clothes.config.metric_names import FOLD  # the trial parameter that names the fold, in grid mode
 from tune_clothes.tuning.trainable import cv_trial, fold_trial
 
@@ -81,14 +82,18 @@ class SearchPlan:
                              grace_period=search.grace_period, reduction_factor=search.reduction_factor)
 
     def trial_dirname(self, trial) -> str:
-        """Short, readable trial folder names (Ray's default can exceed path limits), which TensorBoard shows:
-        `<id>_fold2_lr=0.001`, or `<id>_repeat1_fold2_lr=0.001` with repeats."""
-        parts = [f"{k}={_short(v)}" for k, v in sorted(trial.config.items()) if k != FOLD]
-        fold = ""
-        if FOLD in trial.config:
-            repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
-            fold = f"_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"_fold{k}"
-        return f"{trial.trial_id}{fold}_{','.join(parts)}"[:120]
+        """The trial's folder, which TensorBoard shows as its run: the configuration's label and the fold
+        (`lr=0.001_fold2`, `lr=0.001_repeat1_fold2` with repeats), or, for a trial holding every fold, the label
+        and the trial's number (`lr=0.00138,batch_size=32_trial3`). Path-safe and short; Tune adds a suffix if
+        two ever collide."""
+        # digits that tell a grid's listed values apart (a Range lists none: 3 significant digits)
+        labeller = Labeller.of_values({axis: getattr(values, "values", ()) for axis, values in self.axes.items()})
+        configuration = {k: v for k, v in trial.config.items() if k != FOLD}
+        name = labeller.folder_name(configuration)[:100]
+        if FOLD not in trial.config:
+            return f"{name}_trial{trial.experiment_tag.split('_', 1)[0]}"  # Tune's tag: `<n>_<parameters>`
+        repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
+        return f"{name}_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"{name}_fold{k}"
 
 
 def plan_search(experiment: Experiment) -> SearchPlan:
@@ -155,5 +160,3 @@ def _sampler(values: Axis):
     return (tune.loguniform if values.log else tune.uniform)(values.low, values.high)
 
 
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

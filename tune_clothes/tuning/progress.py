@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ray import tune
 
+from tune_clothes.config.labels import Labeller
 from tune_clothes.config.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, NODE_ID, is_final_report
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ def _best(views: list[TrialView], plan: PlannedSearch) -> str:
     pick = max if plan.mode == "max" else min
     configuration, rows = pick(values.items(), key=lambda item: sum(v for v, _ in item[1]) / len(item[1]))
     mean = sum(v for v, _ in rows) / len(rows)
-    label = ", ".join(f"{k}={v}" for k, v in configuration) or "the base configuration"
+    label = Labeller([k for k, _ in configuration], map(dict, values)).label(dict(configuration)) \
+        if configuration else "the base configuration"
     folds = f", {len(rows)}/{plan.folds_per_configuration} folds" if plan.folds_per_configuration > 1 else ""
     provisional = "" if all(final for _, final in rows) else " provisional"
     return f"best {plan.metric} {mean:.4f}{provisional} ({label}{folds})"

@@ -38,6 +38,7 @@ from tune_clothes.tuning.plan import SearchPlan, plan_search
 from tune_clothes.tuning.progress import CompactProgress, PlannedSearch, cluster_usage_from
 from tune_clothes.tuning.session import RayTarget, cluster_address, ray_session
 from tune_clothes.tuning.stop import SearchInterrupted, stop_on_signals
+from tune_clothes.tuning.tensorboard import ProjectTensorBoard
 from tune_clothes.tuning.trainable import TrialInputs
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def _run_config(plan: SearchPlan, options: SearchOptions) -> tune.RunConfig:
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
             num_to_keep=1, checkpoint_score_attribute=search.metric, checkpoint_score_order=search.mode),
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
-        callbacks=[_progress(plan)], verbose=2 if options.verbose else 0)
+        # ProjectTensorBoard replaces Ray's TensorBoard logger
+        callbacks=[_progress(plan), ProjectTensorBoard(plan.experiment)],
+        verbose=2 if options.verbose else 0)
 
 
 def _progress(plan: SearchPlan) -> CompactProgress:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import COMPLETE, config_label
+from tune_clothes.analysis.leaderboard import COMPLETE, STOPPED, config_labels
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text, number
 from tune_clothes.analysis.report.figures import (
     BEST_COLOUR,
@@ -49,12 +49,21 @@ def _board_row(row: pd.Series, metric: str) -> tuple[Cell, ...]:
     tied = bool(row["tied_with_best"])
     return (number(row["rank"], 0, "rank"), Cell("*" if tied else "", tied, "tied_with_best", "tied" if tied else ""),
             Cell(str(row["config"]), column="config", css="best" if bool(row["is_best"]) else ""),
-            *(number(row[f"{metric}/{s}"], 4, f"{metric}/{s}") for s in ("mean", "std", "ci_low", "ci_high")),
+            _mean_cell(row, metric),
+            *(number(row[f"{metric}/{s}"], 4, f"{metric}/{s}") for s in ("std", "ci_low", "ci_high")),
             Cell(str(row["comparison"] or ""), column="comparison"),
             *(number(row[c], 3, c) for c in ("p_holm", "prob_equivalent", "prob_best_better")),
             Cell(f"{row['folds_finished']}/{row['folds_expected']}", css="num"),
             Cell(str(row["status"]), column="status", css="" if row["status"] == COMPLETE else "bad"),
             Cell(str(row["note"] or "")))
+
+
+def _mean_cell(row: pd.Series, metric: str) -> Cell:
+    """The mean over the finished folds; for a configuration ASHA stopped, the fold mean where it stopped."""
+    if row["status"] == STOPPED and pd.notna(row["stopped_mean"]):
+        return Cell(f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}", row["stopped_mean"],
+                    "stopped_mean", "num")
+    return number(row[f"{metric}/mean"], 4, f"{metric}/mean")
 
 
 def _unfinished_row(row: pd.Series) -> tuple[Cell, ...]:
@@ -71,7 +80,9 @@ def _legend(board: pd.DataFrame) -> str:
             f"two-sided corrected t-test against the best, paired on identical validation folds (else "
             f"Welch-style unpaired), Holm-adjusted; tied (*): p_holm >= {1 - confidence:.2g}, or too few folds "
             f"to test. P(equiv), P(best>): Bayesian correlated t-test, the probability that the difference from "
-            f"the best is within ±{rope:g} (the rope), or that the best is better by more.")
+            f"the best is within ±{rope:g} (the rope), or that the best is better by more. stopped: ASHA stopped "
+            f"the configuration early, at a rung; its value is the fold mean at the epoch it reached ('at epoch "
+            f"N'), not comparable with a full run's, so it ranks after every other configuration.")
 
 
 def spread_section(inputs: ReportInputs) -> Section:
@@ -120,8 +131,8 @@ def forest_plot(top: pd.DataFrame, scores: dict[str, np.ndarray], metric: str) -
 
 def _fold_table(inputs: ReportInputs, top: pd.DataFrame) -> Table:
     short = inputs.metric.split("/", 1)[1]
-    cv = inputs.cv.assign(config=[config_label([row[f"param_{a}"] for a in inputs.axes], inputs.axes)
-                                  for _, row in inputs.cv.iterrows()]).set_index("config")
+    params = inputs.cv.rename(columns={f"param_{a}": a for a in inputs.axes})
+    cv = inputs.cv.assign(config=config_labels(params, inputs.axes)).set_index("config")
     splits = [c for c in cv.columns if c.startswith("split") and c.endswith(f"_{short}")
               and c[len("split"):-len(short) - 1].isdigit()][:FOLD_COLUMNS]
     headers = ("configuration", *(s.removesuffix(f"_{short}") for s in splits), f"mean_{short}", f"std_{short}")

@@ -15,6 +15,7 @@ from matplotlib.ticker import LogFormatter, NullFormatter
 from tune_clothes.analysis.leaderboard import plain_value
 from tune_clothes.analysis.report.figures import BEST_COLOUR, OTHER_COLOUR, data_uri, new_figure, styled
 from tune_clothes.config import Choice
+from tune_clothes.config.labels import digits_to_tell_apart, readable
 
 if TYPE_CHECKING:
     from tune_clothes.analysis.report.effects import LevelEffect
@@ -39,7 +40,8 @@ def axis_effects_plot(inputs: ReportInputs, complete: pd.DataFrame, effects: dic
             means = np.array([level.mean for level in levels])
             errors = np.array([[level.mean - level.ci_low, level.ci_high - level.mean] for level in levels]).T
             panel.errorbar(x, means, yerr=np.nan_to_num(errors), fmt="o", color=BEST_COLOUR, capsize=4)
-            panel.set_xticks(x, [f"{plain_value(level.value)}\n({level.configurations})" for level in levels])
+            digits = digits_to_tell_apart(level.value for level in levels)
+            panel.set_xticks(x, [f"{readable(level.value, digits)}\n({level.configurations})" for level in levels])
             panel.set_xlim(-0.5, len(levels) - 0.5)
         else:  # a Range: each configuration at its value
             values = inputs.experiment.search.axes[axis]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
-from tune_clothes.analysis.leaderboard import config_label
+from tune_clothes.analysis.leaderboard import STOPPED, config_labels
 from tune_clothes.analysis.results import NOT_STARTED, TIME_TOTAL, read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment
@@ -53,17 +53,17 @@ class ReportInputs:
         return None if best.empty else best.iloc[0]
 
     def ranked(self, count: int) -> pd.DataFrame:
-        """The top `count` ranked configurations, best first."""
-        return self.board[self.board["rank"].notna()].head(count)
+        """The top `count` ranked configurations that trained to the end, best first (not those ASHA stopped)."""
+        return self.board[self.board["rank"].notna() & (self.board["status"] != STOPPED)].head(count)
 
 
 def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
     plan = read_fold_plan(storage.join(location, FOLDS_JSON))
-    trials = trials[trials["status"] != NOT_STARTED]  # the page is about trials that ran; the board lists all
-    trials = trials.assign(config=[config_label([row[a] for a in axes], axes) for _, row in trials.iterrows()],
+    trials = trials.assign(config=config_labels(trials, axes),  # before the filter: as the board labels them
                            j=trials["repeat"] * plan.folds + trials[FOLD])
+    trials = trials[trials["status"] != NOT_STARTED]  # the page is about trials that ran; the board lists all
     history = epoch_history(location, trials, plan.total_folds)
     return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes, plan.folds), history,
                         _json(storage.join(location, DATASET_JSON)), _json(storage.join(location, VERSIONS_JSON)))

@@ -12,6 +12,7 @@ from tune_clothes.analysis.report.blocks import Cell, Facts, Section, Table, Tex
 from tune_clothes.analysis.report.inputs import TIMESTAMP, ReportInputs
 from tune_clothes.analysis.results import TIME_TOTAL
 from tune_clothes.config import Choice, Experiment
+from tune_clothes.config.labels import digits_to_tell_apart, readable
 from tune_clothes.config.search_space import Axis
 from tune_clothes.data.folds import scheme_name
 
@@ -54,7 +55,8 @@ def _axes_table(experiment: Experiment) -> Table | Text:
 
 def _axis_values(values: Axis) -> str:
     if isinstance(values, Choice):
-        return ", ".join(map(str, values.values))
+        digits = digits_to_tell_apart(values.values)
+        return ", ".join(readable(value, digits) for value in values.values)
     scale = "log scale" if values.log else "linear scale"
     return f"from {values.low:g} to {values.high:g} ({scale}{', whole numbers' if values.integer else ''})"
 
