@@ -1,8 +1,6 @@
 """The training core: it learns, it resumes exactly, its checkpoints are plain, and it needs no Ray."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +93,6 @@ def test_training_learns_the_synthetic_data(tmp_path):
     chance = 1 / len(data.class_names)
     assert history[-1][M.TRAIN_LOSS] < history[0][M.TRAIN_LOSS]
     assert history[-1][M.VAL_ACC] > 1.5 * chance
-
-
-def test_the_package_and_its_training_core_import_without_ray():
-    code = ("import sys, tune_clothes, tune_clothes.training.fit, tune_clothes.training.standalone, "
-            "tune_clothes.train, tune_clothes.data.datasets, tune_clothes.data.image_cache, tune_clothes.search, "
-            "tune_clothes.report, tune_clothes.verify, tune_clothes.download, tune_clothes.complexity; "
-            "print('ray' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out.strip() == "False"
 
 
 def test_validation_predictions_are_the_ones_behind_val_acc(small, tmp_path):
