@@ -25,6 +25,8 @@ COMMANDS = ("search", "report", "final", "evaluate", "predict", "train", "verify
 def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not verbose:  # matplotlib says at INFO that it built its font cache (a first run's report): not news
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 def run_command(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
