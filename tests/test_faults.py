@@ -121,7 +121,9 @@ def interrupted(clean_search, tmp_path_factory) -> Interrupted:
                "--address", ray.get_runtime_context().gcs_address]
     location = root / "results" / "killed"
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env={**os.environ, ENV_VAR: json.dumps(faults)})
+                              env={**os.environ, ENV_VAR: json.dumps(faults),
+                                   # Tune saves its state every 10 s at first; each second here, to wait less
+                                   "TUNE_GLOBAL_CHECKPOINT_S": "1"})
     try:
         saved = wait_for(lambda: _alive(driver) and _finished(CRASHED, saved_trials(location) or {}), 240,
                          "Tune to save the crashed trial as finished")
