@@ -135,3 +135,29 @@ def test_on_a_cluster_the_line_says_how_many_nodes_and_gpus_are_busy(search):
     cpu_nodes = [{"Alive": True, "Resources": {"CPU": 4}} for _ in range(2)]
     progress.cluster_usage = lambda running: cluster_usage_from(cpu_nodes, running)
     assert " | 2/2 nodes busy | " in progress.line(trials, clock())
+
+
+
+class SharedClock:
+    """A clock whose pickled copies read the same time, as time.monotonic does in every process."""
+    now = 0.0
+
+    def __call__(self) -> float:
+        return SharedClock.now
+
+
+def test_a_resumed_search_counts_its_time_from_its_own_start():
+    """Tune pickles the callbacks (with cloudpickle) when the search is set up, and `--resume` gets them back."""
+    from ray import cloudpickle
+    SharedClock.now = 50.0
+    plan = PlannedSearch(M.VAL_ACC, "max", trials=6, epochs_per_trial=EPOCHS, folds_per_configuration=3)
+    saved = cloudpickle.dumps(CompactProgress(plan, clock=SharedClock()))
+    SharedClock.now = 3650.0  # resumed an hour later
+    resumed = cloudpickle.loads(saved)
+    trials = [trial(f"t{i}", 0.01, i) for i in range(6)]
+    assert resumed.line(trials, SharedClock.now).endswith("| 0m00s elapsed, -")
+    SharedClock.now += 30
+    resumed.on_trial_start(0, trials, trials[0])
+    SharedClock.now += 10
+    report(resumed, trials[0], 1, 0.5)
+    assert resumed.line(trials, SharedClock.now).endswith("| 0m40s elapsed, ~3m50s left")  # 1 epoch in 10 s

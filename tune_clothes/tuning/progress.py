@@ -69,6 +69,13 @@ class CompactProgress(tune.Callback):
         self.ended: set[str] = set()  # trials Tune completed or gave up on (not those an interruption stopped)
         self.last_line: float | None = None
 
+    def __setstate__(self, state: dict) -> None:
+        """A resumed search gets this callback back from Tune's tuner.pkl, pickled when the search was first
+        set up: its clock restarts, so that 'elapsed' is this run's (and is not measured against another
+        process's, or another machine's, monotonic clock)."""
+        self.__dict__.update(state)
+        self.started = self.clock()
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.started_here.add(trial.trial_id)
         if self.first_trial_started is None:
