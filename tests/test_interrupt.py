@@ -76,6 +76,8 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
     assert Path(resume[resume.index("--storage") + 1]) == tmp_path / "results"
     resumed = subprocess.run([sys.executable, *resume[1:]], capture_output=True, text=True, timeout=TIMEOUT_S)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    # no Ray banner on resume either (Tune restores its own settings with the experiment), nor its wrong TensorBoard path
+    assert "Configuration for experiment" not in resumed.stdout and "driver_artifacts" not in resumed.stdout
     after = finished_trials(location)
     assert len(after) == 4
     assert {name: after[name] for name in before} == before  # the finished trials were kept, not run again

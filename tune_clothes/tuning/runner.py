@@ -135,6 +135,9 @@ def _quiet_tune(verbose: bool) -> None:
     # Tune warns whenever it snapshots the experiment state often, which one checkpoint per epoch makes it do
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not verbose:
+        # Tune's newer console output prints a banner (and a wrong TensorBoard path) even at verbose=0; set here,
+        # not with the RunConfig, so that it holds for a resumed search too (Tune restores its RunConfig)
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
             logger = logging.getLogger(name)
             if not any(isinstance(f, _DropReplacedMessages) for f in logger.filters):
@@ -162,8 +165,6 @@ def build_tuner(plan: SearchPlan, inputs: TrialInputs, location: str, options: S
 
 def _run_config(plan: SearchPlan, options: SearchOptions) -> tune.RunConfig:
     search = plan.experiment.search
-    if not options.verbose:  # Tune's newer console output prints a banner (and a wrong TensorBoard path) at verbose=0
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     return tune.RunConfig(
         name=plan.experiment.name, storage_path=plan.experiment.storage,
         checkpoint_config=tune.CheckpointConfig(  # the best epoch by the metric; Ray also keeps the latest
