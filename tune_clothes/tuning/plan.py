@@ -102,8 +102,9 @@ def plan_search(experiment: Experiment) -> SearchPlan:
         configurations = 1
         for values in search.grid.values():
             configurations *= len(values.values)
-        return SearchPlan(experiment, lockstep=False, trainable=fold_trial,
-                          num_samples=configurations * experiment.cv.repeats * experiment.cv.folds, configurations=configurations)
+        trials = configurations * experiment.cv.repeats * experiment.cv.folds  # one per fold j of each
+        return SearchPlan(experiment, lockstep=False, trainable=fold_trial, num_samples=trials,
+                          configurations=configurations)
     return SearchPlan(experiment, lockstep=True, trainable=cv_trial, num_samples=search.num_samples,
                       configurations=search.num_samples)
 
