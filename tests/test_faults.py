@@ -89,12 +89,13 @@ class Interrupted:
 
 def saved_trials(location: str | Path) -> dict[str, dict] | None:
     """Trial folder -> {status, config, num_failures} in Tune's saved experiment state (what a resumed search
-    goes by); None while there is no complete state file yet."""
+    goes by: each run of the search writes its own file, named by its start time, and the newest counts); None
+    while there is no complete state file yet."""
     try:
-        (state_file,) = Path(location).glob("experiment_state-*.json")
+        state_file = max(Path(location).glob("experiment_state-*.json"))
         trials = [(json.loads(trial), json.loads(runtime))
                   for trial, runtime in json.loads(state_file.read_text())["trial_data"]]
-    except ValueError:  # no file yet, or one Tune is still writing
+    except ValueError:  # no file yet (max of nothing), or one Tune is still writing
         return None
     return {trial["relative_logdir"]: {"status": trial["status"], "config": trial["config"],
                                        "num_failures": runtime["num_failures"]} for trial, runtime in trials}

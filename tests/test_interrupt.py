@@ -1,7 +1,12 @@
 """Ctrl-C in the middle of a real search (SIGINT to the command's process group, as a terminal sends it): the
 command stops with exit status 130, prints the leaderboard (every configuration) and its own resume command,
 no Ray traceback, and leaves no Ray process behind; the resume command then completes the search and keeps
-every trial that had finished, unchanged."""
+every trial that Tune had saved as finished, unchanged.
+
+"Finished" is what Tune's saved experiment state says, which is what a resume goes by: a trial whose last epoch
+lands while the search is stopping (Tune saves its state, then stops the trials) is continued from its last
+saved checkpoint instead. One trial is held in its second epoch until the end, so the search is always
+interrupted with a trial running, never finished before the signal."""
 from __future__ import annotations
 
 import json
@@ -18,24 +23,25 @@ import pytest
 import yaml
 from conftest import tiny_space, trial_dirs
 from ray_nodes import end_processes, process_tree, running, wait_for
+from test_faults import saved_trials
 
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
+from tune_clothes.tuning.faults import ENV_VAR
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300  # the search takes 20-40 s on 2 cores, minutes on a starved machine
 
 
 def finished_trials(location: Path) -> dict[str, str]:
-    """Trial folder -> its result.json, for the trials whose saved results say every epoch ran."""
+    """Trial folder -> its result.json, for the trials Tune's saved state has as finished (and whose results say
+    every epoch ran)."""
     finished = {}
-    for trial in trial_dirs(location) if location.is_dir() else []:
-        lines = (trial / "result.json").read_text().splitlines() if (trial / "result.json").exists() else []
-        try:
-            if lines and M.is_final_report(json.loads(lines[-1])):
-                finished[trial.name] = (trial / "result.json").read_text()
-        except ValueError:  # a line being written
-            continue
+    for name, trial in (saved_trials(location) or {}).items():
+        path = location / name / "result.json"
+        lines = path.read_text().splitlines() if path.exists() else []
+        if trial["status"] == "TERMINATED" and lines and M.is_final_report(json.loads(lines[-1])):
+            finished[name] = path.read_text()
     return finished
 
 
@@ -44,8 +50,11 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
     location = tmp_path / "results" / "stopped"
     command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
+    hold = {"kind": "hold", "epoch": 1, "fold": 1, "axes": {"lr": 0.001}, "release_file": str(tmp_path / "never")}
+    environment = {**os.environ, ENV_VAR: json.dumps([hold]),
+                   "TUNE_GLOBAL_CHECKPOINT_S": "1"}  # Tune saves its state each second (10 s by default)
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+                              text=True, env=environment)
     seen: dict[int, psutil.Process] = {}
 
     def first_trial_finished() -> bool:
@@ -54,7 +63,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
         return bool(finished_trials(location))
 
     try:
-        wait_for(first_trial_finished, TIMEOUT_S, "a trial to finish")
+        wait_for(first_trial_finished, TIMEOUT_S, "Tune to save a trial as finished")
         os.killpg(driver.pid, signal.SIGINT)
         output, _ = driver.communicate(timeout=TIMEOUT_S)
     finally:
