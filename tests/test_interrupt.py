@@ -21,7 +21,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import tiny_space, trial_dirs
+from conftest import tiny_space
 from ray_nodes import end_processes, process_tree, running, wait_for
 from test_faults import saved_trials
 
