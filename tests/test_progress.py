@@ -34,6 +34,14 @@ def report(progress: CompactProgress, t: SimpleNamespace, epoch: int, val_acc: f
     progress.on_trial_result(0, [], t, t.last_result)
 
 
+def run_to_the_end(progress: CompactProgress, t: SimpleNamespace, val_acc: float) -> None:
+    """Every epoch of `t` at `val_acc`, then Tune's completion."""
+    for epoch in range(1, EPOCHS + 1):
+        report(progress, t, epoch, val_acc)
+    t.status = "TERMINATED"
+    progress.on_trial_complete(0, [], t)
+
+
 @pytest.fixture
 def search():
     clock = Clock()
@@ -70,10 +78,7 @@ def test_a_finished_trial_beats_a_running_one_and_is_not_provisional(search):
     progress, clock, trials = search
     for t in trials[:2]:
         progress.on_trial_start(0, trials, t)
-    for epoch in range(1, EPOCHS + 1):
-        report(progress, trials[0], epoch, 0.70)
-    trials[0].status = "TERMINATED"
-    progress.on_trial_complete(0, trials, trials[0])
+    run_to_the_end(progress, trials[0], 0.70)
     report(progress, trials[1], 3, 0.65)
     line = progress.line(trials, clock())
     assert "epochs 7/24, trials 1/6 done, 1 running, 4 pending" in line
@@ -100,10 +105,7 @@ def test_an_interrupted_search_tells_stopped_trials_from_not_started_ones(search
     progress, clock, trials = search
     for t in trials[:3]:
         progress.on_trial_start(0, trials, t)
-    for epoch in range(1, EPOCHS + 1):
-        report(progress, trials[0], epoch, 0.7)
-    trials[0].status = "TERMINATED"
-    progress.on_trial_complete(0, trials, trials[0])
+    run_to_the_end(progress, trials[0], 0.7)
     report(progress, trials[1], 2, 0.6)
     report(progress, trials[2], 1, 0.5)
     for t in trials:  # what Tune's cleanup leaves after an interruption
