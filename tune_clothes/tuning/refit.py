@@ -18,12 +18,10 @@ from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
 from tune_clothes.training.callbacks import load_checkpoint
 from tune_clothes.training.fit import FoldData
 from tune_clothes.training.fold_data import pool_data
-from tune_clothes.training.models import fetch_pretrained_weights
 from tune_clothes.training.refit_job import RefitFailed, RefitJob
-from tune_clothes.tuning.cluster_checks import check_shared_storage, check_trials_fit, cluster_nodes, this_machine
 from tune_clothes.tuning.faults import fault_injectors, faults_from_env
-from tune_clothes.tuning.runner import SearchOptions
-from tune_clothes.tuning.session import RayTarget, cluster_address, ray_session
+from tune_clothes.tuning.runner import SearchOptions, check_before_ray, check_on_ray
+from tune_clothes.tuning.session import ray_session
 from tune_clothes.tuning.trainable import TrialInputs, train_and_report
 
 log = logging.getLogger(__name__)
@@ -40,20 +38,15 @@ def refit_trial(params: dict[str, Any], inputs: TrialInputs, monitor: np.ndarray
 def run_refit(job: RefitJob, options: SearchOptions) -> dict[str, Any]:
     """Run (or resume) the refit trial; returns its last epoch's training checkpoint (state dicts, history)."""
     experiment = job.experiment
-    target = RayTarget(cluster_address(options.address), options.num_cpus, options.verbose)
-    if target.address is None:
-        check_trials_fit(experiment, [this_machine(experiment, options.num_cpus)], "this machine",
-                         options.wait_for_nodes)
-    fetch_pretrained_weights(experiment.model.pretrained)
+    target = options.ray_target()
+    check_before_ray(experiment, target, options)
     size = experiment.train.image_size
     key = content_key(job.index)
     ensure_image_cache(job.index, size, Path(experiment.dataset.cache_dir), key=key)  # decode here, once
     inputs = TrialInputs(experiment, job.index, job.plan, {size: key}, faults_from_env())
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # as the search
     with ray_session(target, job.run_dir):
-        if target.address is not None:
-            check_trials_fit(experiment, cluster_nodes(), "the Ray cluster", options.wait_for_nodes)
-        check_shared_storage(str(Path(job.run_dir).parent))
+        check_on_ray(experiment, target, options, str(Path(job.run_dir).parent))
         result = _tuner(job, inputs, options).fit()[0]
     epochs = experiment.train.epochs
     if result.error is not None or result.checkpoint is None:

@@ -52,33 +52,48 @@ class SearchOptions:
     verbose: bool = False  # Ray's own status table and worker logs
     wait_for_nodes: bool = False  # an autoscaler will add nodes with the CPUs and GPUs trials ask for
 
+    def ray_target(self) -> RayTarget:
+        return RayTarget(cluster_address(self.address), self.num_cpus, self.verbose)
+
 
 def run_search(experiment: Experiment, options: SearchOptions = SearchOptions()) -> str:
     """Run (or resume) the search; returns the experiment folder, where its results are. Raises
     `SearchInterrupted` when SIGINT or SIGTERM stopped it, after saving what it had."""
     location = experiment_location(experiment)
     experiment = experiment_to_run(experiment, location, options.resume)
-    target = RayTarget(cluster_address(options.address), options.num_cpus, options.verbose)
+    target = options.ray_target()
     plan = plan_search(experiment)
-    if target.address is None:
-        check_trials_fit(experiment, [this_machine(experiment, options.num_cpus)], "this machine",
-                         options.wait_for_nodes)
-    for pretrained in set(experiment.axis_values("pretrained")):
-        fetch_pretrained_weights(pretrained)
+    check_before_ray(experiment, target, options)
     inputs = prepare_inputs(experiment, location, options.resume)
     if target.address is None and (advice := cpu_advice(experiment, plan.total_trials, local_cpus(options.num_cpus))):
         log.warning("%s", advice)
     _quiet_tune(options.verbose)
     with ray_session(target, location), stop_on_signals() as stop:
-        if target.address is not None:
-            check_trials_fit(experiment, cluster_nodes(), "the Ray cluster", options.wait_for_nodes)
-        check_shared_storage(experiment.storage)
+        check_on_ray(experiment, target, options, experiment.storage)
         if not options.resume:  # only now: a search refused above leaves no folder behind
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
         build_tuner(plan, inputs, location, options).fit()
     if stop.signum is not None:
         raise SearchInterrupted(location, stop.signum)
     return location
+
+
+def check_before_ray(experiment: Experiment, target: RayTarget, options: SearchOptions) -> None:
+    """What is refused before Ray starts: trials too big for this machine (for a local Ray), and pretrained
+    weights that cannot be fetched (once, here, not in every trial)."""
+    if target.address is None:
+        check_trials_fit(experiment, [this_machine(experiment, options.num_cpus)], "this machine",
+                         options.wait_for_nodes)
+    for pretrained in set(experiment.axis_values("pretrained")):
+        fetch_pretrained_weights(pretrained)
+
+
+def check_on_ray(experiment: Experiment, target: RayTarget, options: SearchOptions, storage_root: str) -> None:
+    """What is checked once Ray is up: trials too big for any node of a cluster, and a results storage every
+    node can see."""
+    if target.address is not None:
+        check_trials_fit(experiment, cluster_nodes(), "the Ray cluster", options.wait_for_nodes)
+    check_shared_storage(storage_root)
 
 
 def experiment_to_run(experiment: Experiment, location: str, resume: bool) -> Experiment:

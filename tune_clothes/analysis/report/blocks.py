@@ -7,7 +7,7 @@ escaped wherever it lands.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -76,8 +76,3 @@ def number(value: Any, digits: int = 4, column: str = "", css: str = "num") -> C
     if value is None or pd.isna(value):
         return Cell("-", None, column, css)
     return Cell(f"{float(value):.{digits}f}", float(value), column, css)
-
-
-def texts(values: Sequence[Any]) -> tuple[Cell, ...]:
-    return tuple(Cell(str(value)) for value in values)
-
