@@ -7,7 +7,6 @@ It must have finished every fold: a model is not built from a configuration the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -16,10 +15,11 @@ from typing import Any
 import pandas as pd
 
 from tune_clothes.analysis.leaderboard import COMPLETE
-from tune_clothes.analysis.results import FINISHED, search_axes
+from tune_clothes.analysis.results import FINISHED, read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment, axis_section
 from tune_clothes.config.errors import UserError
+from tune_clothes.config.labels import plain
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.config.metric_names import FOLD, OPTIMISABLE
 from tune_clothes.data import storage
@@ -64,7 +64,7 @@ def select_configuration(location: str, config_file: str | None = None,
         raise UserError(f"{location}: configuration {row['config']} is {row['status']} ({row['folds_finished']} "
                         f"of {row['folds_expected']} folds finished{error}); a final model needs a configuration "
                         f"that finished every fold: resume the search (--resume), or pick another with --config")
-    values = {axis: _plain(row[axis]) for axis in axes}
+    values = {axis: plain(row[axis]) for axis in axes}
     mine = finished[_having(finished, values)]
     metric = experiment.search.metric
     runs = tuple(_fold_run(storage.join(location, r.trial), int(r[FOLD]), metric) for _, r in mine.iterrows())
@@ -110,7 +110,7 @@ def _best_row(board: pd.DataFrame, location: str) -> pd.Series:
 def _having(table: pd.DataFrame, values: dict[str, Any]) -> pd.Series:
     """Rows of `table` with these axis values (a missing value, None or NaN, equals a missing value)."""
     def same(a: Any, b: Any) -> bool:
-        a, b = _plain(a), _plain(b)
+        a, b = plain(a), plain(b)
         return (a is None and b is None) or a == b
     return table.apply(lambda row: all(same(row[axis], value) for axis, value in values.items()), axis=1,
                        result_type="reduce").astype(bool) if len(table) else pd.Series([], dtype=bool)
@@ -118,29 +118,12 @@ def _having(table: pd.DataFrame, values: dict[str, Any]) -> pd.Series:
 
 def _fold_run(trial_dir: str, fold: int, metric: str) -> FoldRun:
     """A fold model's metric per epoch (a lock-step trial reports each fold as folds/<k>/<metric>)."""
-    rows = _result_rows(trial_dir)
+    rows = read_reports(trial_dir)
     key = metric if rows and FOLD in rows[-1] else f"folds/{fold}/{metric}"
     history = tuple(float(row.get(key, math.nan)) for row in rows)
     checkpoints = tuple(storage.join(trial_dir, name) for name in storage.list_dirs(trial_dir)
                         if name.startswith(CHECKPOINT_PREFIX))
     return FoldRun(trial_dir, fold, history, checkpoints)
-
-
-def _result_rows(trial_dir: str) -> list[dict]:
-    """Every epoch Tune recorded (result.json: one JSON object a line; a line cut short is skipped)."""
-    rows = []
-    for line in storage.read_text(storage.join(trial_dir, "result.json")).splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
-
-
-def _plain(value: Any) -> Any:
-    """A plain Python value; NaN and pd.NA (a missing axis value in a table) as None."""
-    value = value.item() if hasattr(value, "item") else value
-    return None if value is pd.NA or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _label(values: dict[str, Any]) -> str:
