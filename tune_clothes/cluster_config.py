@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config.errors import ConfigError
 from tune_clothes.config.loader import unknown_key_message
 
@@ -181,4 +181,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

@@ -15,7 +15,6 @@ import argparse
 import copy
 import io
 import json
-import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from typing import Sequence
@@ -23,7 +22,7 @@ from typing import Sequence
 from ptflops import get_model_complexity_info
 from torch import nn
 
-from tune_clothes.cli import run_command
+from tune_clothes.cli import exit_quickly, run_command
 from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
 from tune_clothes.config.errors import UserError
 from tune_clothes.training.models import build_model
@@ -99,4 +98,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.data.download import CLOTHING_URL, TIMEOUT_S, download_clothing, download_fashion_mnist
 
 
@@ -48,4 +48,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

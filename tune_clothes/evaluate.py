@@ -18,7 +18,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import DatasetConfig
 from tune_clothes.packaging.evaluation import evaluate, format_report, trained_on_note
 from tune_clothes.packaging.labelled_data import open_labelled_data
@@ -53,4 +53,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

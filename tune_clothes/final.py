@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.data.experiment_folder import FINAL_DIR
 from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
@@ -75,4 +75,4 @@ def _refit_on_ray(job: RefitJob, args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

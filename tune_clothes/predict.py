@@ -19,7 +19,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.data.storage import atomic_path
 from tune_clothes.packaging.model_folder import BACKENDS, read_model_folder
 from tune_clothes.packaging.prediction import find_images, predict_paths, write_predictions
@@ -79,4 +79,4 @@ def _output(path: Path | None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

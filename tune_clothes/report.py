@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Sequence
 
 from tune_clothes.analysis.report.page import write_report
 from tune_clothes.analysis.summary import write_summary
 from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.data import storage
 
 
@@ -35,4 +34,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-import sys
 from typing import Sequence
 
 from tune_clothes.analysis.summary import write_summary
 from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import Experiment
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.data import storage
@@ -108,4 +107,4 @@ def _write_report(location: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

@@ -6,11 +6,10 @@ pick values with --set), prints one line per epoch, and keeps checkpoints and Te
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.training.fit import Callback, TrainingState
@@ -47,4 +46,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

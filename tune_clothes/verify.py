@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from tune_clothes.cli import configure_logging, run_command
+from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import DatasetConfig
 from tune_clothes.data.validation import validate_clothing
 
@@ -35,4 +34,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    exit_quickly(run_command(main))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import numpy as np
 
-from tune_clothes.training.fit import TrainingState
-from tune_clothes.training.loader import LabelledImages
+if TYPE_CHECKING:  # annotations only: reading predictions (the report) needs no torch
+    from tune_clothes.training.fit import TrainingState
+    from tune_clothes.training.loader import LabelledImages
 
 TOP_K = 10  # classes kept per image: all of Fashion-MNIST's 10, the 10 likeliest of the Clothing Dataset's 20
 _FIELDS = ("epochs_done", "positions", "ids", "labels", "predicted", "top_classes", "top_probabilities")
