@@ -136,7 +136,9 @@ class RayNode:
         end_processes(processes, grace_s=0)
         return [p.pid for p in processes]
 
-    def stop(self, grace_s: float = 3.0) -> None:
+    def stop(self, grace_s: float = 0.0) -> None:
+        """SIGKILL by default: `ray start --block`, the GCS and the raylet outlive a SIGTERM by more than 6 s
+        here, so a grace period only waits."""
         end_processes(self.processes(), grace_s)
         try:
             self.process.wait(timeout=10)  # reap our own child
@@ -226,7 +228,7 @@ class LocalRayCluster:
         found.update({p.pid: p for p in processes_marked(f"{self.cluster_id}:")})
         return list(found.values())
 
-    def shutdown(self, keep_logs_in: Path | None = None, grace_s: float = 3.0) -> None:
+    def shutdown(self, keep_logs_in: Path | None = None, grace_s: float = 0.0) -> None:
         """End every process of the cluster, workers first; then copy the nodes' logs (not their sockets and
         object spill files) to `keep_logs_in`, and remove the temp dirs."""
         for node in reversed(self.nodes):

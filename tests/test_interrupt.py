@@ -1,7 +1,8 @@
 """Ctrl-C in the middle of a real search (SIGINT to the command's process group, as a terminal sends it): the
 command stops with exit status 130, prints the leaderboard (every configuration) and its own resume command,
 no Ray traceback, and leaves no Ray process behind; the resume command then completes the search and keeps
-every trial that Tune had saved as finished, unchanged.
+every trial that Tune had saved as finished, unchanged. The search runs as a command with a local Ray of its own;
+its resume runs here, on the test session's Ray (the Ray start is the first half's).
 
 "Finished" is what Tune's saved experiment state says, which is what a resume goes by: a trial whose last epoch
 lands while the search is stopping (Tune saves its state, then stops the trials) is continued from its last
@@ -25,12 +26,13 @@ from conftest import tiny_space
 from ray_nodes import end_processes, process_tree, running, wait_for
 from test_faults import saved_trials
 
+from tune_clothes import search
 from tune_clothes.config import metric_names as M
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
 from tune_clothes.tuning.faults import ENV_VAR
 
 pytestmark = pytest.mark.slow
-TIMEOUT_S = 300  # the search takes 20-40 s on 2 cores, minutes on a starved machine
+TIMEOUT_S = 300  # the search takes 10-30 s on 2 cores, minutes on a starved machine
 
 
 def finished_trials(location: Path) -> dict[str, str]:
@@ -45,7 +47,7 @@ def finished_trials(location: Path) -> dict[str, str]:
     return finished
 
 
-def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
+def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_path, capfd):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
     location = tmp_path / "results" / "stopped"
@@ -84,10 +86,11 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(tmp_path):
     assert resume[:3] == ["python", "-m", "tune_clothes.search"] and resume[-1] == "--resume", output
     assert resume[resume.index("--name") + 1] == "stopped"
     assert Path(resume[resume.index("--storage") + 1]) == tmp_path / "results"
-    resumed = subprocess.run([sys.executable, *resume[1:]], capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    capfd.readouterr()
+    assert search.main(resume[3:]) == 0  # here, on this session's Ray: the same command, without a Ray start
+    resumed = capfd.readouterr().out
     # no Ray banner on resume either (Tune restores its settings with the experiment), nor its TensorBoard path
-    assert "Configuration for experiment" not in resumed.stdout and "driver_artifacts" not in resumed.stdout
+    assert "Configuration for experiment" not in resumed and "driver_artifacts" not in resumed
     after = finished_trials(location)
     assert len(after) == 4
     assert {name: after[name] for name in before} == before  # the finished trials were kept, not run again
