@@ -2,7 +2,7 @@
 command stops with exit status 130, prints the leaderboard (every configuration) and its own resume command,
 no Ray traceback, and leaves no Ray process behind; the resume command then completes the search and keeps
 every trial that Tune had saved as finished, unchanged. The search runs as a command with a local Ray of its own;
-its resume runs here, on the test session's Ray (the Ray start is the first half's).
+the resume command runs in this process, on the test session's Ray, which saves a second Ray start.
 
 "Finished" is what Tune's saved experiment state says, which is what a resume goes by: a trial whose last epoch
 lands while the search is stopping (Tune saves its state, then stops the trials) is continued from its last
@@ -87,10 +87,11 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     assert resume[resume.index("--name") + 1] == "stopped"
     assert Path(resume[resume.index("--storage") + 1]) == tmp_path / "results"
     capfd.readouterr()
-    assert search.main(resume[3:]) == 0  # here, on this session's Ray: the same command, without a Ray start
-    resumed = capfd.readouterr().out
+    status = search.main(resume[3:])
+    resumed = capfd.readouterr()
+    assert status == 0, resumed.out + resumed.err
     # no Ray banner on resume either (Tune restores its settings with the experiment), nor its TensorBoard path
-    assert "Configuration for experiment" not in resumed and "driver_artifacts" not in resumed
+    assert "Configuration for experiment" not in resumed.out and "driver_artifacts" not in resumed.out
     after = finished_trials(location)
     assert len(after) == 4
     assert {name: after[name] for name in before} == before  # the finished trials were kept, not run again
