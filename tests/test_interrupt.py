@@ -6,8 +6,8 @@ the resume command runs in this process, on the test session's Ray, which saves 
 
 "Finished" is what Tune's saved experiment state says, which is what a resume goes by: a trial whose last epoch
 lands while the search is stopping (Tune saves its state, then stops the trials) is continued from its last
-saved checkpoint instead. One trial is held in its second epoch until the end, so the search is always
-interrupted with a trial running, never finished before the signal."""
+saved checkpoint instead. One trial is held in its second epoch until the search is stopping, so the search is
+always interrupted with a trial running, never finished before the signal."""
 from __future__ import annotations
 
 import json
@@ -47,12 +47,22 @@ def finished_trials(location: Path) -> dict[str, str]:
     return finished
 
 
+def lines_until(process: subprocess.Popen, text: str) -> str:
+    """What `process` printed up to and including its first line with `text` (all of it, if it ended first)."""
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if text in line:
+            break
+    return "".join(lines)
+
+
 def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_path, capfd):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
     location = tmp_path / "results" / "stopped"
     command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
-    hold = {"kind": "hold", "epoch": 1, "fold": 1, "axes": {"lr": 0.001}, "release_file": str(tmp_path / "never")}
+    hold = {"kind": "hold", "epoch": 1, "fold": 1, "axes": {"lr": 0.001}, "release_file": str(tmp_path / "release")}
     environment = {**os.environ, ENV_VAR: json.dumps([hold]),
                    "TUNE_GLOBAL_CHECKPOINT_S": "1"}  # Tune saves its state each second (10 s by default)
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -67,7 +77,12 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     try:
         wait_for(first_trial_finished, TIMEOUT_S, "Tune to save a trial as finished")
         os.killpg(driver.pid, signal.SIGINT)
-        output, _ = driver.communicate(timeout=TIMEOUT_S)
+        before_stop = lines_until(driver, "SIGINT: stopping the search")
+        # released once the search is stopping: the held trial ends its epoch and Tune stops it, instead of
+        # killing it after its 10 s grace (the README says so), which would only make the test slower
+        (tmp_path / "release").touch()
+        rest, _ = driver.communicate(timeout=TIMEOUT_S)
+        output = before_stop + rest
     finally:
         end_processes(process_tree(driver.pid), grace_s=0)
     assert driver.returncode == 130, output
