@@ -169,7 +169,7 @@ def test_attaching_without_the_clusters_token_is_one_clear_error(cluster, tmp_pa
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "no_token")))
     env = {k: v for k, v in cluster.environment("driver").items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
-    env.update(HOME=str(tmp_path), RAY_gcs_server_port_wait_time_s="1")  # no ~/.ray/auth_token; Ray retries 1 s
+    env.update(HOME=str(tmp_path), RAY_gcs_server_port_wait_time_s="2")  # no ~/.ray/auth_token; Ray retries 2 s
     refused = subprocess.run([sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--address",
                               cluster.address], capture_output=True, text=True, timeout=SEARCH_TIMEOUT_S, env=env)
     assert refused.returncode == 2, refused.stderr
