@@ -82,9 +82,9 @@ FRESH_IMPORTS = {  # what is imported in a fresh interpreter -> the modules that
 NO_RAY_COMMANDS = ["tune_clothes", "tune_clothes.train", "tune_clothes.search", "tune_clothes.report",
                    "tune_clothes.verify", "tune_clothes.download", "tune_clothes.complexity"]
 #: Two fresh interpreters (one per core: their time is imports), each importing its layers in turn and checking
-#: after each. No layer loads what a later one in its interpreter must not (data loads the YAML loader, so it is
-#: not before training; training loads torch, so it is not before analysis): each check is as strict as in an
-#: interpreter of its own.
+#: after each. Each layer must not load anything that a later one in its interpreter must not, so no check is
+#: masked by an earlier import: each is as strict as in an interpreter of its own. (Data may load the YAML
+#: loader, so it is not before training; training loads torch, so it is not before analysis.)
 INTERPRETERS = (("data", "analysis", "packaging", "commands"), ("training", "tuning"))
 
 
@@ -92,6 +92,9 @@ def test_importing_a_layer_in_a_fresh_interpreter_loads_nothing_above_it():
     checks = {name: ([m for m in modules() if layer(m) == name], absent) for name, absent in FRESH_IMPORTS.items()}
     checks["commands"] = (NO_RAY_COMMANDS, ("ray",))
     assert sorted(name for names in INTERPRETERS for name in names) == sorted(checks)
+    for names in INTERPRETERS:
+        for earlier, later in zip(names, names[1:]):
+            assert set(checks[later][1]) <= set(checks[earlier][1]), f"{later} cannot follow {earlier}"
     runs = []
     for names in INTERPRETERS:
         steps = [(name, *checks[name]) for name in names]
