@@ -28,6 +28,12 @@ def trial(trial_id: str, lr: float, fold: int, status: str = "PENDING") -> Simpl
                            placement_group_factory=SimpleNamespace(required_resources={"CPU": 1, "GPU": 0.5}))
 
 
+def start(progress: CompactProgress, trials: list[SimpleNamespace], count: int) -> None:
+    """Tune starts the first `count` trials."""
+    for t in trials[:count]:
+        progress.on_trial_start(0, trials, t)
+
+
 def report(progress: CompactProgress, t: SimpleNamespace, epoch: int, val_acc: float, node: str = "n1") -> None:
     t.status = "RUNNING"
     t.last_result = {M.EPOCHS_DONE: epoch, M.EPOCHS_TOTAL: EPOCHS, M.VAL_ACC: val_acc, M.NODE_ID: node}
@@ -62,8 +68,7 @@ def test_before_any_epoch_the_line_has_the_plan_and_no_estimate(search):
 def test_the_first_epoch_gives_the_time_left_and_a_provisional_best(search):
     progress, clock, trials = search
     clock.now = 10.0
-    for t in trials[:2]:
-        progress.on_trial_start(0, trials, t)
+    start(progress, trials, 2)
     clock.now = 20.0
     report(progress, trials[0], 1, 0.50)
     report(progress, trials[1], 1, 0.60)
@@ -76,8 +81,7 @@ def test_the_first_epoch_gives_the_time_left_and_a_provisional_best(search):
 
 def test_a_finished_trial_beats_a_running_one_and_is_not_provisional(search):
     progress, clock, trials = search
-    for t in trials[:2]:
-        progress.on_trial_start(0, trials, t)
+    start(progress, trials, 2)
     run_to_the_end(progress, trials[0], 0.70)
     report(progress, trials[1], 3, 0.65)
     line = progress.line(trials, clock())
@@ -89,7 +93,7 @@ def test_a_finished_trial_beats_a_running_one_and_is_not_provisional(search):
 
 def test_failures_and_retries_are_counted_and_a_failed_trial_plans_no_more_epochs(search):
     progress, clock, trials = search
-    progress.on_trial_start(0, trials, trials[0])
+    start(progress, trials, 1)
     report(progress, trials[0], 1, 0.5)
     trials[0].error_msg = "Traceback ...\nRuntimeError: injected crash"
     progress.on_trial_recover(0, trials, trials[0])
@@ -103,8 +107,7 @@ def test_failures_and_retries_are_counted_and_a_failed_trial_plans_no_more_epoch
 
 def test_an_interrupted_search_tells_stopped_trials_from_not_started_ones(search):
     progress, clock, trials = search
-    for t in trials[:3]:
-        progress.on_trial_start(0, trials, t)
+    start(progress, trials, 3)
     run_to_the_end(progress, trials[0], 0.7)
     report(progress, trials[1], 2, 0.6)
     report(progress, trials[2], 1, 0.5)
@@ -117,7 +120,7 @@ def test_an_interrupted_search_tells_stopped_trials_from_not_started_ones(search
 
 def test_a_trial_stopped_early_by_the_scheduler_counts_as_done(search):
     progress, clock, trials = search
-    progress.on_trial_start(0, trials, trials[0])
+    start(progress, trials, 1)
     report(progress, trials[0], 1, 0.4)
     trials[0].status = "TERMINATED"
     progress.on_trial_complete(0, trials, trials[0])  # ASHA stopped it after one epoch
