@@ -26,6 +26,11 @@ from tune_clothes.tuning import reaper
 
 log = logging.getLogger(__name__)
 AUTH_MODE, AUTH_TOKEN, AUTH_TOKEN_PATH = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
+# A local Ray starts one idle worker process per CPU for the first driver. None can ever host a trial (Tune gives
+# its trial actors a runtime_env of their own, and Ray hands a task only to a worker with the same one), yet on a
+# small machine they boot while Ray and the first trials start: measured on 2 cores, Ray is up 0.3 s sooner
+# without them. A RayConfig setting, read by the raylet from its environment.
+NO_IDLE_WORKERS = {"RAY_prestart_worker_first_driver": "0"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def ray_session(target: RayTarget, location: str) -> Iterator[None]:
         return
     if target.address is None:
         marker = secrets.token_hex(8)
-        settings, guard = {**_local_auth(), reaper.MARKER: marker}, _reaper(marker)
+        settings, guard = {**_local_auth(), **NO_IDLE_WORKERS, reaper.MARKER: marker}, _reaper(marker)
     else:
         settings, guard = _cluster_auth(), nullcontext()
     with _environment(settings), guard:
@@ -63,7 +68,7 @@ def ray_session(target: RayTarget, location: str) -> Iterator[None]:
         try:
             yield
         finally:
-            ray.shutdown()
+            _shutdown(local=target.address is None)
 
 
 @contextmanager
@@ -85,6 +90,19 @@ def _start_local(target: RayTarget) -> None:
     # 'local' starts a new Ray, never a stale cluster's leftovers (a plain ray.init() would attach to those)
     ray.init(address="local", num_cpus=target.num_cpus, include_dashboard=False, log_to_driver=target.verbose,
              logging_level=logging.INFO if target.verbose else logging.WARNING)
+
+
+def _shutdown(local: bool) -> None:
+    """`ray.shutdown()`; for a local Ray, its autoscaler monitor is killed first. Left to `ray.shutdown()`, the
+    monitor is stopped after the GCS, and Ray waits a full second for it to exit (its exit handler reports to
+    the GCS, then gone, and it does not exit in time) before killing it: measured on 2 cores, the shutdown takes 0.16 s instead of 1.35 s. A local Ray has nothing
+    to autoscale. Private API of Ray 2.60 (the node this process started); without it, only slower."""
+    try:
+        node = getattr(ray._private.worker, "_global_node", None)
+        if local and hasattr(node, "kill_monitor"):
+            node.kill_monitor(check_alive=False)
+    finally:
+        ray.shutdown()
 
 
 def _attach(target: RayTarget) -> None:
