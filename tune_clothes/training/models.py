@@ -91,28 +91,13 @@ def download_imagenet_weights() -> Mapping[str, torch.Tensor]:
 
 
 def fetch_pretrained_weights(pretrained: bool | str) -> None:
-    """Make sure the weights `model.pretrained` names are there before any trial starts: download torchvision's
-    into torch.hub's cache (once; a cached file is kept), or check a local file. Called by the driver, so
-    that a machine without a network fails once, at once, instead of in every trial after its retries."""
+    """Make sure the weights `model.pretrained` names are there before any trial starts: torchvision's in
+    torch.hub's cache (downloaded once, where every trial then finds them), or a local file. Called by the
+    driver, so that a machine without a network fails once, at once, instead of in every trial after its retries."""
     if pretrained is True:
-        from torchvision.models import ResNet18_Weights
-        url = ResNet18_Weights.IMAGENET1K_V1.url
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-        if cached.is_file():
-            return
-        log.info("downloading the resnet18 ImageNet weights from %s to %s", url, cached)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        try:  # the file name holds the start of its SHA-256, as torch.hub checks it
-            torch.hub.download_url_to_file(url, str(cached), hash_prefix=_hash_prefix(cached.name), progress=False)
-        except (OSError, RuntimeError) as err:
-            raise _download_error(url, err) from err
+        download_imagenet_weights()
     elif isinstance(pretrained, str):
         read_weights_file(pretrained)
-
-
-def _hash_prefix(file_name: str) -> str | None:
-    match = torch.hub.HASH_REGEX.search(file_name)
-    return match.group(1) if match else None
 
 
 def _download_error(url: str, err: Exception) -> UserError:
