@@ -10,19 +10,19 @@ import torch
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.training.callbacks import BEST, LAST, CheckpointCallback, TensorBoardCallback, load_checkpoint
-from tune_clothes.training.fit import Callback, TrainingState, fit
-from tune_clothes.training.loader import LabelledImages
+from tune_clothes.training.fit import Callback, FoldData, TrainingState, fit
+from tune_clothes.training.loader import EpochBatches, EpochSampler, LabelledImages
 from tune_clothes.training.predictions import TOP_K, load_predictions, save_predictions, validation_predictions
 from tune_clothes.training.standalone import prepare_fold
 
 
-def experiment(tmp_path, images_per_class=24, **train):
+def experiment(tmp_path, images_per_class=24, model="fashion_cnn", **train):
     settings = {"epochs": 3, "image_size": 16, "batch_size": 16, "lr": 0.01, "augment": True, "step_lr": True,
                 "step_size": 1, "gamma": 0.5, "class_weights": True, **train}
     return experiment_from_dict({
         "dataset": {"kind": "synthetic", "root": str(tmp_path / "synthetic"), "cache_dir": str(tmp_path / "cache"),
                     "synthetic_images_per_class": images_per_class},
-        "model": {"name": "fashion_cnn"}, "train": settings, "cv": {"folds": 3}})
+        "model": {"name": model}, "train": settings, "cv": {"folds": 3}})
 
 
 @pytest.fixture
@@ -119,3 +119,50 @@ def test_validation_predictions_keep_the_likeliest_classes_only():
     assert (np.diff(predictions.top_probabilities.astype(float), axis=1) <= 0).all()  # likeliest first
     expected = np.sort(scores, axis=1)[:, ::-1][:, :TOP_K].astype(np.float16)
     assert np.array_equal(predictions.top_probabilities, expected)
+
+
+class TrainingBatchSizes(Callback):
+    """Records the size of every batch the model sees in training mode, per epoch."""
+
+    def __init__(self):
+        self.sizes: list[list[int]] = []
+
+    def on_fit_start(self, state):
+        def record(module, inputs):
+            if module.training:
+                if len(self.sizes) <= state.epoch + 1:
+                    self.sizes.append([])
+                self.sizes[-1].append(len(inputs[0]))
+        state.model.register_forward_pre_hook(record)
+
+
+@pytest.mark.parametrize("model", ["fashion_cnn", "resnet18"])
+def test_a_training_part_one_image_past_whole_batches_trains_on_every_model(tmp_path, model):
+    """k * batch_size + 1 training images: the last batch would hold one image, on which BatchNorm cannot train
+    (resnet18's head raises). It is left out of each epoch, a different image every epoch."""
+    exp = experiment(tmp_path, model=model, epochs=2, batch_size=8, image_size=32, augment=False)
+    data = prepare_fold(exp, 0)
+    train, val = (LabelledImages(part.cache_file, part.positions[:17], part.labels[:17])
+                  for part in (data.train, data.val))
+    batches = TrainingBatchSizes()
+    state = fit(exp.recipe, FoldData(train, val, data.class_names), [batches])
+    assert batches.sizes == [[8, 8], [8, 8]]
+    assert all(np.isfinite(row[M.TRAIN_LOSS]) for row in state.history)
+    assert len(state.val_predicted) == 17  # validation, in eval mode, ends on its batch of one image
+
+
+def test_only_a_training_epoch_leaves_out_a_last_batch_of_one_image():
+    def epochs(size, batch, train, count=4):
+        batches = EpochBatches(EpochSampler(size, seed=3, shuffle=True), batch, train)
+        out = []
+        for epoch in range(count):
+            batches.set_epoch(epoch)
+            out.append([i for i, _ in sum(list(batches), [])])
+        return out
+    trained = epochs(17, 8, train=True)
+    assert all(len(images) == 16 for images in trained)
+    left_out = [set(range(17)) - set(images) for images in trained]
+    assert len(set(map(frozenset, left_out))) > 1  # not the same image every epoch
+    assert all(sorted(images) == list(range(17)) for images in epochs(17, 8, train=False))  # validation: all
+    assert [len(images) for images in epochs(18, 8, train=True)] == [18] * 4  # a last batch of 2 trains
+    assert epochs(1, 8, train=False, count=1) == [[0]]  # predicting one image

@@ -127,7 +127,7 @@ class Trainer:
                                           random=part == "train" and augmenting,
                                           batch_size=self.train_cfg.batch_size, seed=self.train_cfg.seed,
                                           shuffle=part == "train", workers=self.train_cfg.num_workers,
-                                          pin_memory=torch.device(device).type == "cuda")
+                                          pin_memory=torch.device(device).type == "cuda", train=part == "train")
                         for part in ("train", "val")}
         weights = _class_weights(data) if self.train_cfg.class_weights else None
         self.loss_fn = nn.CrossEntropyLoss(weight=weights).to(device)
@@ -142,7 +142,7 @@ class Trainer:
         epoch = self.state.epoch + 1
         torch.manual_seed(self.train_cfg.seed * 1_000_003 + epoch)  # dropout: same draws in a resumed run
         for loader in self.loaders.values():
-            loader.sampler.set_epoch(epoch)
+            loader.batch_sampler.set_epoch(epoch)
         metrics = _run_epoch(self.state, self.loaders, self.loss_fn, self.device, self.data.class_names,
                              self.callbacks)
         self.state.epoch = epoch

@@ -4,6 +4,14 @@ The sampler, in the main process, decides each epoch's order and every sample's 
 (run seed, epoch) alone, so a run resumed at epoch k sees exactly the batches an uninterrupted run would,
 whatever the number of workers. Workers open the cache file themselves (a memory map), so the images are
 never pickled or copied per worker.
+
+A training epoch never ends on a batch of one image: BatchNorm cannot compute a batch's statistics from one
+value per channel and raises (`Expected more than 1 value per channel when training`), which a training part
+of k * batch_size + 1 images would hit in every epoch. That lone image is left out of that epoch's training
+(`EpochBatches`). What it costs: one image of n per epoch; the order is shuffled every epoch, so it is another
+image each time and none is left out systematically. Dropping every incomplete last batch (DataLoader's
+`drop_last`) would leave out up to batch_size - 1 images an epoch for no reason; a batch of two already trains.
+Validation, evaluation and prediction run the model in eval mode, where a batch of one is fine.
 """
 from __future__ import annotations
 
@@ -74,11 +82,37 @@ class EpochSampler(Sampler):
             yield i, int(seeds[i])
 
 
+class EpochBatches(Sampler):
+    """The `EpochSampler`'s items in batches of `batch_size`; with `train`, a last batch of one image is left
+    out (see the module's docstring)."""
+
+    def __init__(self, items: EpochSampler, batch_size: int, train: bool):
+        self.items, self.batch_size, self.train = items, batch_size, train
+
+    def set_epoch(self, epoch: int) -> None:
+        self.items.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sizes())
+
+    def sizes(self) -> list[int]:
+        """The size of each batch of an epoch (the same every epoch)."""
+        full, rest = divmod(len(self.items), self.batch_size)
+        last = [] if rest == 0 or (self.train and rest == 1 and full > 0) else [rest]
+        return [self.batch_size] * full + last
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        items = iter(self.items)
+        for size in self.sizes():
+            yield [next(items) for _ in range(size)]
+
+
 def make_loader(images: LabelledImages, transform, random: bool, batch_size: int, seed: int, shuffle: bool,
-                workers: int, pin_memory: bool) -> DataLoader:
-    """Batches of (uint8 N x H x W x 3 pixels, class ids); `normalize_batch` finishes them on the device."""
-    return DataLoader(CachedImages(images, transform, random), batch_size=batch_size,
-                      sampler=EpochSampler(len(images), seed, shuffle), num_workers=workers,
+                workers: int, pin_memory: bool, train: bool = False) -> DataLoader:
+    """Batches of (uint8 N x H x W x 3 pixels, class ids); `normalize_batch` finishes them on the device.
+    `train`: batches for a training pass (never a batch of one image). The epoch is set on `batch_sampler`."""
+    batches = EpochBatches(EpochSampler(len(images), seed, shuffle), batch_size, train)
+    return DataLoader(CachedImages(images, transform, random), batch_sampler=batches, num_workers=workers,
                       pin_memory=pin_memory, persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None, worker_init_fn=_one_thread_per_worker)
 
