@@ -8,6 +8,7 @@ import pandas as pd
 from tune_clothes.analysis.comparison import FoldScheme
 from tune_clothes.analysis.leaderboard import BoardSettings, summarize
 from tune_clothes.config.metric_names import VAL_ACC, VAL_F1, VAL_LOSS
+from tune_clothes.config.trial_record import FoldId
 
 K = 3  # folds in most tests
 
@@ -15,7 +16,7 @@ K = 3  # folds in most tests
 def scheme(identity: str = "kfold-a", folds: int = K, repeats: int = 1, ratio: float | None = None) -> FoldScheme:
     """A fold scheme whose folds have n_val/n_train = `ratio` (K-fold's 1/(K-1) by default)."""
     ratio = 1 / (folds - 1) if ratio is None else ratio
-    return FoldScheme(identity, {(r, k): ratio for r in range(repeats) for k in range(folds)})
+    return FoldScheme(identity, dict.fromkeys(range(repeats * folds), ratio))
 
 
 def settings(axes, metric=VAL_ACC, mode="max", folds=K, repeats=1, schemes=None, **kw) -> BoardSettings:
@@ -36,7 +37,7 @@ def trial_rows(axes: dict, accs: list, statuses: list | None = None, errors: lis
     rows = []
     for j, (acc, status, error) in enumerate(zip(accs, statuses, errors)):
         value = acc if status == "finished" else math.nan
-        rows.append({**axes, "repeat": j // folds, "fold": j % folds, "scheme": scheme_name, "status": status,
+        rows.append({**axes, **FoldId.from_j(j, folds).columns(), "scheme": scheme_name, "status": status,
                      "error": error, VAL_ACC: value, VAL_F1: value, VAL_LOSS: 1 - value})
     return rows
 

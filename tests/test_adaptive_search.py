@@ -13,6 +13,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 
 pytestmark = pytest.mark.slow
 #: The search space of `messy_search` as Optuna's distributions, in its order (the order Optuna draws in).
@@ -71,7 +72,7 @@ def test_asha_stopped_configurations_before_their_last_epoch_where_its_rule_says
     _, experiment, report = messy_search
     trials = trials_in_order(report)
     epochs, search = experiment.train.epochs, experiment.search
-    assert all(rows[-1][M.EPOCHS_DONE] == len(rows) for _, rows in trials)  # no epoch lost or repeated
+    assert all(rows[-1][record.EPOCHS_DONE] == len(rows) for _, rows in trials)  # no epoch lost or repeated
     stopped = [len(rows) if len(rows) < epochs else None for _, rows in trials]
     assert any(stopped), "ASHA stopped no configuration"
     curves = [[row[M.VAL_LOSS] for row in rows] for _, rows in trials]
@@ -96,7 +97,7 @@ def test_asha_stopped_configurations_before_their_last_epoch_where_its_rule_says
 def test_optuna_and_asha_see_the_mean_over_all_folds(messy_search):
     _, experiment, report = messy_search
     for params, rows in trials_in_order(report):
-        assert M.FOLD not in params
+        assert record.FOLD_PARAM not in params
         for row in rows:
             for name in (M.VAL_LOSS, M.VAL_ACC):  # the metric they optimise, and another
                 folds = [row[f"folds/{k}/{name}"] for k in range(experiment.cv.folds)]

@@ -27,6 +27,7 @@ from ray_nodes import LocalRayCluster, RayNode, end_processes, process_tree, wai
 
 from tune_clothes.analysis.summary import TRIALS_CSV
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
 from tune_clothes.tuning.faults import ENV_VAR
 
@@ -132,7 +133,7 @@ def held_on(node: RayNode, location: Path, driver: subprocess.Popen, output: Pat
         raise AssertionError(f"the search ended ({driver.returncode}) before a trial ran on {node.role}:\n"
                              f"{tail(output)}")
     for trial_dir in trial_dirs(location):
-        nodes = [row[M.NODE_ID] for row in epoch_rows(trial_dir)]
+        nodes = [row[record.NODE_ID] for row in epoch_rows(trial_dir)]
         if nodes == [node.node_id] * HELD_AFTER:
             return trial_dir.name
     return None
@@ -160,7 +161,7 @@ def test_trials_run_on_both_nodes_and_the_search_finishes_when_the_worker_dies(c
         assert [row[M.EPOCH] for row in epoch_rows(trial_dir)] == list(range(EPOCHS)), trial_dir.name
         assert list(trial_dir.glob("checkpoint_*")), trial_dir.name
     interrupted = held[worker.role]
-    nodes = [row[M.NODE_ID] for row in epoch_rows(location / interrupted)]
+    nodes = [row[record.NODE_ID] for row in epoch_rows(location / interrupted)]
     moved = [worker.node_id] * HELD_AFTER + [cluster.head.node_id] * (EPOCHS - HELD_AFTER)
     assert nodes == moved, f"{interrupted} did not continue on the head from its checkpoint on the worker"
 

@@ -12,6 +12,7 @@ from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import BoardSettings, summarize
 from tune_clothes.analysis.results import TRAIN_METRICS
 from tune_clothes.config.metric_names import OPTIMISABLE, VAL_ACC, VAL_LOSS
+from tune_clothes.config.trial_record import FoldId
 
 K, R = 2, 2
 
@@ -22,7 +23,7 @@ def trials() -> pd.DataFrame:
     for lr, accs, statuses in [(0.01, [0.8, 0.7, 0.9, 0.6], ["finished"] * 4),
                                (0.1, [0.5, math.nan, math.nan, 0.4], ["finished", "failed", "pending", "finished"])]:
         for j, (acc, status) in enumerate(zip(accs, statuses)):
-            row = {"lr": lr, "repeat": j // K, "fold": j % K, "scheme": "kfold", "status": status,
+            row = {"lr": lr, **FoldId.from_j(j, K).columns(), "scheme": "kfold", "status": status,
                    "best_epoch": j + 1 if status == "finished" else pd.NA, "fit_time": 10.0 + j}
             row.update({m: acc for m in OPTIMISABLE})
             row.update({VAL_LOSS: 1 - acc, **{m: acc + 0.1 for m in TRAIN_METRICS}})
@@ -32,7 +33,7 @@ def trials() -> pd.DataFrame:
 
 
 def test_one_row_per_configuration_with_a_split_column_per_finished_fold():
-    table = pd.read_csv(io.StringIO(cv_results(trials(), ["lr"], K).to_csv(index=False)))  # what a user loads
+    table = pd.read_csv(io.StringIO(cv_results(trials(), ["lr"]).to_csv(index=False)))  # what a user loads
     assert list(table["param_lr"]) == [0.01, 0.1]
     assert [json.loads(p) for p in table["params"]] == [{"lr": 0.01}, {"lr": 0.1}]
     assert [c for c in table if c.startswith("split") and c.endswith("_acc") and "train" not in c] == [
@@ -52,9 +53,9 @@ def test_one_row_per_configuration_with_a_split_column_per_finished_fold():
 
 def test_its_means_equal_the_leaderboards():
     frame = trials()
-    scheme = FoldScheme("kfold", {(r, k): 1.0 for r in range(R) for k in range(K)})
+    scheme = FoldScheme("kfold", dict.fromkeys(range(R * K), 1.0))
     board = summarize(frame, BoardSettings(("lr",), VAL_ACC, "max", K, {"kfold": scheme}, repeats=R))
-    table = cv_results(frame, ["lr"], K).set_index("param_lr")
+    table = cv_results(frame, ["lr"]).set_index("param_lr")
     for _, row in board.iterrows():
         assert table.loc[row["lr"], "mean_acc"] == pytest.approx(row[f"{VAL_ACC}/mean"])
         assert table.loc[row["lr"], "mean_loss"] == pytest.approx(row[f"{VAL_LOSS}/mean"])

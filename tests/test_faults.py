@@ -19,6 +19,7 @@ from test_report import assert_numbers_equal_the_csv_files, read_page
 
 from tune_clothes.analysis.summary import ExperimentSummary, write_summary
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict, load_experiment
 from tune_clothes.tuning.faults import ENV_VAR
 from tune_clothes.tuning.runner import SearchOptions
@@ -37,7 +38,7 @@ def trial_results(location: Path) -> dict[tuple, list[dict]]:
     rows = {}
     for trial in trial_dirs(location):
         params = json.loads((trial / "params.json").read_text())
-        rows[(params["lr"], params[M.FOLD])] = [json.loads(line) for line in
+        rows[(params["lr"], params[record.FOLD_PARAM])] = [json.loads(line) for line in
                                                (trial / "result.json").read_text().splitlines()]
     return rows
 
@@ -55,7 +56,8 @@ def test_failing_configurations_are_reported_and_the_others_complete(failing_sea
     assert "injected crash at epoch 1" in by_lr.loc[0.01, "error"]
     assert report.best == {"lr": 0.001}
     assert "failed: lr=0.01" in report.table
-    failures = {trial["config"][M.FOLD]: trial["num_failures"] for trial in saved_trials(report.location).values()
+    failures = {trial["config"][record.FOLD_PARAM]: trial["num_failures"]
+                for trial in saved_trials(report.location).values()
                 if trial["config"]["lr"] == 0.01}
     assert failures == {0: 2, 1: 0}  # the first attempt and its one retry, as Tune counted them
 
@@ -101,8 +103,8 @@ def saved_trials(location: str | Path) -> dict[str, dict] | None:
                                        "num_failures": runtime["num_failures"]} for trial, runtime in trials}
 
 
-CRASHED = {"lr": 0.01, M.FOLD: 0}  # crashes once, in its second epoch
-HELD = {"lr": 0.01, M.FOLD: 2}  # waits in its second epoch until the driver is killed
+CRASHED = {"lr": 0.01, record.FOLD_PARAM: 0}  # crashes once, in its second epoch
+HELD = {"lr": 0.01, record.FOLD_PARAM: 2}  # waits in its second epoch until the driver is killed
 
 
 @pytest.fixture(scope="module")

@@ -150,7 +150,7 @@ def test_ensemble_averages_the_fold_models_at_their_best_checkpoints(fashion_sea
     assert run(final, summary.location, "--strategy", "ensemble", "--out", tmp_path / "ensemble") == 0
     info = json.loads((tmp_path / "ensemble" / "model.json").read_text())
     members = info["training"]["members"]
-    assert info["model"]["members"] == 2 and sorted(m["fold"] for m in members) == [0, 1]
+    assert info["model"]["members"] == 2 and sorted(m["fold_index"] for m in members) == [0, 1]
     for member in members:  # the best epoch of its own fold, as result.json recorded it
         rows = [json.loads(line) for line in (Path(summary.location) / member["trial"] / "result.json").open()]
         best = max(rows, key=lambda row: (row[M.VAL_ACC], -row[M.EPOCH]))

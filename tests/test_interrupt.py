@@ -27,7 +27,7 @@ from ray_nodes import end_processes, process_tree, running, wait_for
 from test_faults import saved_trials
 
 from tune_clothes import search
-from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
 from tune_clothes.tuning.faults import ENV_VAR
 
@@ -42,7 +42,7 @@ def finished_trials(location: Path) -> dict[str, str]:
     for name, trial in (saved_trials(location) or {}).items():
         path = location / name / "result.json"
         lines = path.read_text().splitlines() if path.exists() else []
-        if trial["status"] == "TERMINATED" and lines and M.is_final_report(json.loads(lines[-1])):
+        if trial["status"] == "TERMINATED" and lines and record.is_final_report(json.loads(lines[-1])):
             finished[name] = path.read_text()
     return finished
 

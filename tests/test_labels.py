@@ -37,11 +37,12 @@ def test_the_progress_line_labels_the_best_configuration_readably():
     from types import SimpleNamespace
 
     from tune_clothes.config import metric_names as M
+    from tune_clothes.config import trial_record as record
     from tune_clothes.tuning.progress import CompactProgress, PlannedSearch
     progress = CompactProgress(PlannedSearch(M.VAL_ACC, "max", trials=4, epochs_per_trial=3,
                                              folds_per_configuration=2))
     runs = [(0.0013816356822574799, 0.9), (0.0013824, 0.5), (0.0013816356822574799, 0.8)]
-    trials = [SimpleNamespace(trial_id=str(n), config={"lr": lr, M.FOLD: n}, status="TERMINATED",
-                              last_result={M.VAL_ACC: acc, M.EPOCHS_DONE: 3, M.EPOCHS_TOTAL: 3})
+    trials = [SimpleNamespace(trial_id=str(n), config={"lr": lr, record.FOLD_PARAM: n}, status="TERMINATED",
+                              last_result={M.VAL_ACC: acc, record.EPOCHS_DONE: 3, record.EPOCHS_TOTAL: 3})
               for n, (lr, acc) in enumerate(runs)]
     assert "best val/acc 0.8500 (lr=0.0013816, 2/2 folds)" in progress.line(trials, progress.started)

@@ -190,7 +190,7 @@ def test_bad_arguments_are_rejected_with_the_value():
         board_of(trials, ["lr"], mode="maximum")
     with pytest.raises(UserError, match="val/accuracy"):
         board_of(trials, ["lr"], metric="val/accuracy")
-    with pytest.raises(ValueError, match="repeat 0, fold 0"):
+    with pytest.raises(ValueError, match="fold j=0"):
         board_of(pd.concat([trials, trials.iloc[:1]]), ["lr"])
     with pytest.raises(ValueError, match="'momentum'"):
         board_of(trials, ["lr", "momentum"])

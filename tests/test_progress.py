@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.tuning.progress import ClusterUsage, CompactProgress, PlannedSearch, cluster_usage_from
 
 EPOCHS = 4
@@ -23,7 +24,7 @@ class Clock:
 
 def trial(trial_id: str, lr: float, fold: int, status: str = "PENDING") -> SimpleNamespace:
     # a pending trial's last_result is not empty in Tune: it already holds the trial id and config
-    return SimpleNamespace(trial_id=trial_id, config={"lr": lr, M.FOLD: fold}, status=status,
+    return SimpleNamespace(trial_id=trial_id, config={"lr": lr, record.FOLD_PARAM: fold}, status=status,
                            last_result={"trial_id": trial_id}, error_msg=None,
                            placement_group_factory=SimpleNamespace(required_resources={"CPU": 1, "GPU": 0.5}))
 
@@ -36,7 +37,7 @@ def start(progress: CompactProgress, trials: list[SimpleNamespace], count: int) 
 
 def report(progress: CompactProgress, t: SimpleNamespace, epoch: int, val_acc: float, node: str = "n1") -> None:
     t.status = "RUNNING"
-    t.last_result = {M.EPOCHS_DONE: epoch, M.EPOCHS_TOTAL: EPOCHS, M.VAL_ACC: val_acc, M.NODE_ID: node}
+    t.last_result = {record.EPOCHS_DONE: epoch, record.EPOCHS_TOTAL: EPOCHS, M.VAL_ACC: val_acc, record.NODE_ID: node}
     progress.on_trial_result(0, [], t, t.last_result)
 
 

@@ -14,6 +14,7 @@ from scipy import stats
 
 from tune_clothes.analysis.statistics import corrected_estimate, welch_difference
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.tuning.faults import ENV_VAR
 from tune_clothes.tuning.runner import SearchOptions
@@ -41,7 +42,7 @@ def _finished_results(location: Path) -> dict[str, str]:
     """Trial folder -> its result.json, for the trials that ran all their epochs."""
     results = {trial.name: (trial / "result.json").read_text() for trial in trial_dirs(location)}
     return {name: text for name, text in results.items()
-            if text.strip() and json.loads(text.splitlines()[-1])[M.EPOCHS_DONE] == 2}
+            if text.strip() and json.loads(text.splitlines()[-1])[record.EPOCHS_DONE] == 2}
 
 
 def test_every_configuration_runs_repeats_times_folds_trials(interrupted_and_resumed):
@@ -49,13 +50,14 @@ def test_every_configuration_runs_repeats_times_folds_trials(interrupted_and_res
     location = Path(resumed.location)
     trials = trial_dirs(location)
     assert len(trials) == 4 * REPEATS * FOLDS
-    folds = sorted(json.loads((t / "params.json").read_text())[M.FOLD] for t in trials)
+    folds = sorted(json.loads((t / "params.json").read_text())[record.FOLD_PARAM] for t in trials)
     assert folds == sorted(list(range(REPEATS * FOLDS)) * 4)
     assert sum(t.name.endswith("_repeat1_fold1") for t in trials) == 4  # the trial folder names the repeat
     saved = json.loads((location / "folds.json").read_text())
     assert saved["repeats"] == REPEATS and len(saved["validation"]) == 2  # kfold and split=0.7
     table = pd.read_csv(location / "trials.csv")
-    assert sorted(zip(table["repeat"], table["fold"])) == sorted([(r, k) for r in range(2) for k in range(2)] * 4)
+    columns = zip(table["repeat"], table["fold_in_repeat"], table["fold_index"])
+    assert sorted(columns) == sorted([(r, k, 2 * r + k) for r in range(2) for k in range(2)] * 4)
 
 
 def test_the_interruption_is_resumed_without_rerunning_finished_trials(interrupted_and_resumed):
@@ -86,7 +88,7 @@ def test_rows_on_another_split_than_the_best_are_unpaired_with_the_welch_p_value
         on_split = trials["split"].isna() if split is None else trials["split"] == split
         mine = trials[(trials["lr"] == row["lr"]) & on_split]
         scheme = "kfold" if split is None else f"split={split:g}"
-        estimates[row["config"]] = corrected_estimate(mine.sort_values(["repeat", "fold"])[M.VAL_ACC], ratios[scheme])
+        estimates[row["config"]] = corrected_estimate(mine.sort_values("fold_index")[M.VAL_ACC], ratios[scheme])
     for _, row in others[~same_split].iterrows():
         expected = welch_difference(estimates[best["config"]], estimates[row["config"]]).p_value()
         assert row["p_value"] == pytest.approx(expected)
@@ -126,3 +128,61 @@ def test_out_of_fold_predictions_cover_the_pool_once_per_repeat(interrupted_and_
     from test_report import check_out_of_fold
     _, _, resumed = interrupted_and_resumed
     assert check_out_of_fold(resumed.location) == 4
+
+
+def _member_folds(model_folder: Path, location: Path, metric: str) -> dict[int, tuple[float, float]]:
+    """fold j -> (the member's value of `metric`, that fold's best value in its trial's result.json)."""
+    info = json.loads((model_folder / "model.json").read_text())
+    found = {}
+    for member in info["training"]["members"]:
+        j = member["fold_index"]
+        rows = [json.loads(line) for line in (location / member["trial"] / "result.json").read_text().splitlines()]
+        best = max(record.fold_metric(row, j, metric) for row in rows)
+        found[j] = (member[metric], best)
+    assert len(found) == len(info["training"]["members"]), "a fold model is in the ensemble twice"
+    return found
+
+
+def test_an_ensemble_after_a_grid_with_repeats_averages_every_fold_model(interrupted_and_resumed, tmp_path):
+    from tune_clothes import final
+    from tune_clothes.cli import run_command
+    _, _, resumed = interrupted_and_resumed
+    location = Path(resumed.location)
+    assert run_command(final.main, [str(location), "--strategy", "ensemble", "--out", str(tmp_path / "model")]) == 0
+    members = _member_folds(tmp_path / "model", location, M.VAL_ACC)
+    assert sorted(members) == list(range(REPEATS * FOLDS))
+    assert all(value == best for value, best in members.values())  # each at its own fold's best epoch
+
+
+@pytest.fixture(scope="module")
+def optuna_with_repeats(ray_local, tmp_path_factory):
+    root = tmp_path_factory.mktemp("optuna-repeats")
+    space = tiny_space(root, "optuna-repeats", train={"epochs": 3}, cv={"folds": FOLDS, "repeats": REPEATS},
+                       search={"algorithm": "optuna", "num_samples": 1, "grid": {},
+                               "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}}})
+    return Path(search_and_summarize(experiment_from_dict(space)).location)
+
+
+def test_an_ensemble_after_optuna_with_repeats_averages_every_fold_model(optuna_with_repeats, tmp_path):
+    from tune_clothes import final
+    from tune_clothes.cli import run_command
+    location = optuna_with_repeats
+    assert run_command(final.main, [str(location), "--strategy", "ensemble", "--out", str(tmp_path / "model")]) == 0
+    members = _member_folds(tmp_path / "model", location, M.VAL_ACC)
+    assert sorted(members) == list(range(REPEATS * FOLDS))
+    assert all(value == best for value, best in members.values())
+
+
+def test_the_refit_after_optuna_with_repeats_counts_every_fold_models_best_epoch(optuna_with_repeats, tmp_path):
+    from tune_clothes import final
+    from tune_clothes.analysis.refit_epochs import best_epoch
+    from tune_clothes.cli import run_command
+    location = optuna_with_repeats
+    assert run_command(final.main, [str(location), "--out", str(tmp_path / "model")]) == 0
+    info = json.loads((tmp_path / "model" / "model.json").read_text())
+    (trial,) = trial_dirs(location)
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    expected = [best_epoch([record.fold_metric(row, j, M.VAL_ACC) for row in rows], "max")
+                for j in range(REPEATS * FOLDS)]
+    assert info["training"]["epoch_rule"]["fold_best_epochs"] == expected
+    assert info["cv_estimate"]["folds"] == REPEATS * FOLDS

@@ -30,6 +30,7 @@ from tune_clothes.analysis.summary import write_summary
 from tune_clothes.benchmarks.synthetic_experiment import SyntheticData, write_synthetic_experiment
 from tune_clothes.cli import run_command
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.data.experiment_folder import CV_RESULTS_CSV, LEADERBOARD_CSV
 
@@ -138,7 +139,7 @@ def synthetic_report(tmp_path_factory):
     location = Path(write_synthetic_experiment(experiment, SyntheticData(class_counts=CLASSES)))
     for trial in location.iterdir():
         params = json.loads((trial / "params.json").read_text()) if (trial / "params.json").is_file() else {}
-        if params.get("batch_size") == 16 and params[M.FOLD] == {0.01: 0, 0.001: 1}[params["lr"]]:
+        if params.get("batch_size") == 16 and params[record.FOLD_PARAM] == {0.01: 0, 0.001: 1}[params["lr"]]:
             lines = (trial / "result.json").read_text().splitlines()
             (trial / "result.json").write_text(lines[0] + "\n")  # it got one epoch in, then crashed or stopped
             if params["lr"] == 0.01:
@@ -231,14 +232,14 @@ def check_out_of_fold(location: str | Path) -> int:
     for config in complete:
         oof = out_of_fold(inputs, config)
         assert sorted(oof.folds) == list(range(inputs.plan.total_folds)) and not oof.missing
-        trials = inputs.trials[inputs.trials["config"] == config].set_index("j")
+        trials = inputs.trials[inputs.trials["config"] == config].set_index("fold_index")
         for j, predictions in oof.folds.items():
             scheme, trial = trials.at[j, "scheme"], trials.at[j, "trial"]
             assert np.array_equal(np.sort(predictions.positions), inputs.plan.validation[scheme][j])
             last = json.loads((Path(location) / trial / "result.json").read_text().splitlines()[-1])
-            reported = last[M.VAL_ACC] if M.FOLD in last else last[f"folds/{j}/{M.VAL_ACC}"]
+            reported = last[M.VAL_ACC] if record.FOLD_PARAM in last else last[f"folds/{j}/{M.VAL_ACC}"]
             assert predictions.accuracy() == pytest.approx(reported, abs=1e-12)
-            assert predictions.epochs_done == last[M.EPOCHS_DONE]
+            assert predictions.epochs_done == last[record.EPOCHS_DONE]
         if trials["scheme"].iloc[0] == "kfold":
             for repeat in range(inputs.plan.repeats):
                 assert np.array_equal(np.sort(oof.pooled(repeat).positions), inputs.plan.pool)
@@ -257,9 +258,9 @@ def test_predictions_being_written_or_missing_are_named_not_fatal(synthetic_repo
         params = json.loads((trial / "params.json").read_text()) if (trial / "params.json").is_file() else {}
         if params and (params["lr"], params["batch_size"]) == (best["lr"], best["batch_size"]):
             files = sorted(trial.glob("checkpoint_*/*_val_predictions.npz"))
-            if params[M.FOLD] == 0:
+            if params[record.FOLD_PARAM] == 0:
                 files[-1].write_bytes(files[-1].read_bytes()[:200])
-            elif params[M.FOLD] == 1:
+            elif params[record.FOLD_PARAM] == 1:
                 for file in files:
                     file.unlink()
     write_report(str(location))

@@ -9,6 +9,7 @@ import pytest
 from conftest import trial_dirs
 
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.data.experiment_folder import (
     BEST_CONFIG_YAML,
@@ -50,10 +51,10 @@ def test_trials_share_the_saved_folds_and_keep_checkpoints(clean_search):
     for trial in trials:
         results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         assert [r[M.EPOCH] for r in results] == [0, 1, 2]
-        assert len(results[-1]) > 10 and results[-1][M.EPOCHS_DONE] == 3
+        assert len(results[-1]) > 10 and results[-1][record.EPOCHS_DONE] == 3
         checkpoints = sorted(trial.glob("checkpoint_*"))
         assert 1 <= len(checkpoints) <= 2  # the best by val/acc, and the latest
-        fold = json.loads((trial / "params.json").read_text())[M.FOLD]
+        fold = json.loads((trial / "params.json").read_text())[record.FOLD_PARAM]
         class_metrics = json.loads((checkpoints[-1] / f"fold{fold}_class_metrics.json").read_text())
         assert sum(map(sum, class_metrics["confusion_matrix"])) == len(folds[fold])  # validated on its fold
 
@@ -114,7 +115,7 @@ def test_out_of_fold_predictions_are_what_the_checkpointed_fold_models_predict(c
     cache = np.load(find_image_cache(Path(experiment.dataset.cache_dir), "synthetic", inputs.dataset["fingerprint"],
                                      experiment.train.image_size), mmap_mode="r")
     best = inputs.trials[inputs.trials["config"] == inputs.best()["config"]]
-    for trial, j in zip(best["trial"], best["j"]):
+    for trial, j in zip(best["trial"], best["fold_index"]):
         latest = max((Path(report.location) / trial).glob("checkpoint_*"))
         saved = load_predictions(latest / predictions_file(j))
         network = build_model(ModelConfig(name="fashion_cnn"), len(inputs.dataset["class_counts"])).eval()

@@ -13,7 +13,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.config.trial_record import SearchMode
 from tune_clothes.tuning.plan import plan_search
 
 SPACE = {"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "weight_decay": {"low": 0.0, "high": 1e-3},
@@ -34,7 +36,7 @@ def adaptive(space=SPACE, **search):
 def test_the_space_becomes_optunas_distributions():
     plan = adaptive()
     assert OptunaSearch.convert_search_space(plan.param_space()) == DISTRIBUTIONS
-    assert plan.lockstep and plan.trials_per_configuration == 1 and plan.total_trials == 5
+    assert plan.mode is SearchMode.LOCKSTEP and plan.trials_per_configuration == 1 and plan.total_trials == 5
 
 
 def reference_suggestions(seed: int, count: int) -> list[dict]:
@@ -58,7 +60,7 @@ def test_a_grid_proposes_every_configuration_on_every_fold_once_with_no_schedule
     searcher = plan.search_algorithm()
     searcher.set_search_properties(M.VAL_LOSS, "min", plan.param_space())  # what the Tuner does
     proposed = [searcher.suggest(f"trial{i}") for i in range(plan.total_trials)]
-    assert sorted((trial["lr"], trial[M.FOLD]) for trial in proposed) == sorted(
+    assert sorted((trial["lr"], trial[record.FOLD_PARAM]) for trial in proposed) == sorted(
         (lr, fold) for lr in (0.1, 0.01) for fold in range(3))
     for i in range(plan.total_trials):
         searcher.on_trial_complete(f"trial{i}", {M.VAL_LOSS: 1.0})

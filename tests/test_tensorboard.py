@@ -18,6 +18,7 @@ from conftest import trial_dirs
 
 from tune_clothes.analysis.tensorboard_curves import CV_RUNS, write_configuration_curves
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 
 pytestmark = pytest.mark.slow
 RUN_SCALARS = {*M.EPOCH_SCALARS, M.LR}
@@ -63,7 +64,7 @@ def test_hparams_are_the_configuration_and_the_final_validation_metrics(clean_se
         hparams, metrics = hparams_of(trial)
         lr = json.loads((trial / "params.json").read_text())["lr"]
         assert hparams["lr"] == pytest.approx(lr)
-        assert M.FOLD not in hparams and "train.lr" not in hparams and "train.num_workers" not in hparams
+        assert record.FOLD_PARAM not in hparams and "train.lr" not in hparams and "train.num_workers" not in hparams
         train = experiment.train
         assert {k: hparams[k] for k in ("model.name", "train.image_size", "train.epochs", "train.batch_size",
                                         "train.augment")} == {

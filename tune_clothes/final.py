@@ -5,13 +5,15 @@ many optimizer steps as its fold models needed to reach their best (--strategy r
 its fold models as an ensemble (--strategy ensemble); writes model.pt, model.onnx, model_card.md and
 model.json, and evaluates the model once on the locked test set (cv.test_fraction), beside the CV estimate.
 
-Exit status: 0 model built, 1 the refit trial or the ONNX export check failed, 2 bad input.
+Exit status: 0 model built, 1 the refit trial or the ONNX export check failed, 2 bad input, 130 / 143 when
+Ctrl-C (SIGINT) / SIGTERM stopped the refit (it then prints how to resume).
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +23,7 @@ from tune_clothes.data.experiment_folder import FINAL_DIR
 from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
 from tune_clothes.training.refit_job import RefitFailed, RefitJob
+from tune_clothes.tuning.stop import SearchInterrupted  # signals only: no Ray
 
 FAILED = 1
 
@@ -63,15 +66,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RefitFailed, ExportCheckFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return FAILED
+    except SearchInterrupted as stopped:
+        print(f"stopped; the refit's checkpoints are kept in {request.out}. Continue with:\n  "
+              f"{resume_command(args, request.out)}")
+        return stopped.exit_status
     print(final.summary)
     return 0
+
+
+def resume_command(args: argparse.Namespace, out: Path) -> str:
+    """This command with --resume, quoted for a POSIX shell."""
+    words = ["python", "-m", "tune_clothes.final", args.experiment_dir, "--out", str(out), "--resume"]
+    words += ["--address", args.address] if args.address else []
+    words += ["--num-cpus", str(args.num_cpus)] if args.num_cpus else []
+    return shlex.join(words)
 
 
 def _refit_on_ray(job: RefitJob, args: argparse.Namespace) -> dict[str, Any]:
     """The refit trial on a local Ray or the --address cluster; Ray is imported only once the input is checked."""
     from tune_clothes.tuning.refit import run_refit
-    from tune_clothes.tuning.runner import SearchOptions
-    return run_refit(job, SearchOptions(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose))
+    from tune_clothes.tuning.tuner import RayOptions
+    return run_refit(job, RayOptions(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose))
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     experiment = load_experiment(args.space, overrides)
     from tune_clothes.tuning.runner import SearchOptions, run_search  # imports Ray: after the input is checked
     from tune_clothes.tuning.stop import SearchInterrupted
-    options = SearchOptions(resume=args.resume, address=args.address, num_cpus=args.num_cpus, verbose=args.verbose,
-                            wait_for_nodes=args.wait_for_nodes)
+    from tune_clothes.tuning.tuner import RayOptions
+    options = SearchOptions(args.resume, RayOptions(args.address, args.num_cpus, args.verbose, args.wait_for_nodes))
     try:
         location = run_search(experiment, options)
     except SearchInterrupted as stopped:

@@ -20,7 +20,7 @@ from tune_clothes.analysis.statistics import TEstimate, corrected_estimate, holm
 from tune_clothes.data.folds import FoldPlan
 
 PAIRED, UNPAIRED = "paired", "unpaired"
-FoldKey = tuple[int, int]  # (repeat, fold)
+FoldKey = int  # the fold's j (trial_record.FoldId)
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def fold_schemes(plan: FoldPlan) -> dict[str, FoldScheme]:
         digest = hashlib.sha256(np.asarray(plan.holdout, dtype=np.int64).tobytes())
         for part in parts:
             digest.update(np.asarray(part, dtype=np.int64).tobytes() + b"|")
-        ratios = {plan.repeat_and_fold(j): len(part) / (pool - len(part)) for j, part in enumerate(parts)}
+        ratios = {j: len(part) / (pool - len(part)) for j, part in enumerate(parts)}
         schemes[name] = FoldScheme(digest.hexdigest()[:16], ratios)
     return schemes
 
@@ -50,7 +50,7 @@ def fold_schemes(plan: FoldPlan) -> dict[str, FoldScheme]:
 @dataclass(frozen=True)
 class FoldScores:
     """One configuration's finished folds on the ranking metric, and the scheme they were validated under."""
-    values: pd.Series  # indexed by (repeat, fold)
+    values: pd.Series  # indexed by the fold's j
     scheme: FoldScheme
 
     def estimate(self) -> TEstimate | None:

@@ -16,16 +16,17 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import FINISHED, config_groups, plain_value
+from tune_clothes.analysis.leaderboard import config_groups, plain_value
 from tune_clothes.analysis.results import TRAIN_METRICS
 from tune_clothes.config.metric_names import OPTIMISABLE
+from tune_clothes.config.trial_record import FOLD_INDEX, TrialStatus
 
 
-def cv_results(trials: pd.DataFrame, axes: Sequence[str], folds: int) -> pd.DataFrame:
-    """One row per configuration of `trials` (as `results.load_trials` reads them); K = `folds`."""
-    finished = trials[trials["status"] == FINISHED].assign(j=lambda t: t["repeat"] * folds + t["fold"])
-    splits = sorted(int(j) for j in finished["j"].unique())
-    rows = [_row(group, axes, splits, folds) for group in config_groups(trials, axes)]
+def cv_results(trials: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
+    """One row per configuration of `trials` (as `results.load_trials` reads them)."""
+    finished = trials[trials["status"] == TrialStatus.FINISHED]
+    splits = sorted(int(j) for j in finished[FOLD_INDEX].unique())
+    rows = [_row(group, axes, splits) for group in config_groups(trials, axes)]
     table = pd.DataFrame(rows)
     for metric, mode in OPTIMISABLE.items():
         name = _short(metric)
@@ -34,9 +35,9 @@ def cv_results(trials: pd.DataFrame, axes: Sequence[str], folds: int) -> pd.Data
     return table
 
 
-def _row(group: pd.DataFrame, axes: Sequence[str], splits: list[int], folds: int) -> dict[str, object]:
-    finished = group[group["status"] == FINISHED]
-    by_split = finished.set_index(finished["repeat"] * folds + finished["fold"])
+def _row(group: pd.DataFrame, axes: Sequence[str], splits: list[int]) -> dict[str, object]:
+    finished = group[group["status"] == TrialStatus.FINISHED]
+    by_split = finished.set_index(FOLD_INDEX)
     params = {axis: plain_value(group[axis].iloc[0]) for axis in axes}
     row: dict[str, object] = {"mean_fit_time": _mean(finished["fit_time"]), "std_fit_time": _std(finished["fit_time"]),
                               **{f"param_{axis}": value for axis, value in params.items()},

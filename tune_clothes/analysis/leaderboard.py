@@ -19,9 +19,8 @@ from tune_clothes.config.errors import UserError
 from tune_clothes.config.labels import Labeller
 from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
+from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, TrialStatus
 
-FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"  # trial statuses in the input
-COMPLETE, INCOMPLETE = "complete", "incomplete"  # configuration statuses (plus FAILED and STOPPED)
 NO_ERROR_MESSAGE = "(no error message recorded)"
 STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/<statistic>
 COMPARISON_COLUMNS = ("comparison", "p_value", "p_holm", "tied_with_best", "prob_equivalent", "prob_best_better")
@@ -52,9 +51,9 @@ def summarize(trials: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     """One row per configuration, best first: fold counts, `<metric>/mean|std|se|ci_low|ci_high` for every
     metric, rank, and the comparison with the best (see `comparison.compare_with_best`).
 
-    `trials` has one row per trial: a column per axis, `repeat`, `fold`, `scheme`, `status` ("finished",
-    "failed", or anything else for not finished), optionally `error`, and a column per metric (NaN where
-    missing). `rank` is None for failed or empty configurations; `status` is complete / incomplete / failed;
+    `trials` has one row per trial and fold: a column per axis, `fold_index` (j), `scheme`, `status` ("finished",
+    "failed", "stopped", or anything else for not finished), optionally `error`, and a column per metric (NaN
+    where missing). `rank` is None for failed or empty configurations; `status` is complete / incomplete / failed;
     `error` is the first failure, `note` says what a number cannot say (too few folds, an incomplete best).
     """
     metric_list = _check_inputs(trials, settings)
@@ -91,12 +90,13 @@ def _check_inputs(trials: pd.DataFrame, settings: BoardSettings) -> list[str]:
         raise UserError(f"folds={settings.folds!r}, repeats={settings.repeats!r}: both must be at least 1")
     if not 0 < settings.confidence < 1:
         raise UserError(f"confidence={settings.confidence!r}: must be between 0 and 1, e.g. 0.95")
-    clashes = sorted(set(settings.axes) & {*_OUTPUT_COLUMNS, "fold", "repeat", "scheme"})
+    clashes = sorted(set(settings.axes) & {*_OUTPUT_COLUMNS, FOLD_INDEX, "scheme"})
     if clashes:
         raise ValueError(f"search axes {clashes} clash with leaderboard column names: rename the axes")
-    missing = [c for c in [*settings.axes, "repeat", "fold", "scheme", "status"] if c not in trials.columns]
+    missing = [c for c in [*settings.axes, FOLD_INDEX, "scheme", "status"] if c not in trials.columns]
     if missing:
-        raise ValueError(f"trials lack columns {missing}: need one column per axis plus repeat, fold, scheme, status")
+        raise ValueError(f"trials lack columns {missing}: need one column per axis plus {FOLD_INDEX}, scheme, "
+                         f"status")
     unknown = sorted(set(trials["scheme"]) - set(settings.schemes))
     if unknown:
         raise ValueError(f"trials name fold schemes {unknown} that the fold plan lacks ({sorted(settings.schemes)})")
@@ -111,12 +111,12 @@ def _check_inputs(trials: pd.DataFrame, settings: BoardSettings) -> list[str]:
 
 
 def _check_one_row_per_trial(trials: pd.DataFrame, axes: list[str]) -> None:
-    repeated = trials[trials.duplicated([*axes, "repeat", "fold"], keep=False)]
+    repeated = trials[trials.duplicated([*axes, FOLD_INDEX], keep=False)]
     if not repeated.empty:
         first = repeated.iloc[0]
         label = config_label([first[a] for a in axes], axes)
-        raise ValueError(f"{label} has {len(repeated)} rows for repeat {first['repeat']}, fold {first['fold']}: "
-                         "expected one row per trial (configuration x repeat x fold)")
+        raise ValueError(f"{label} has {len(repeated)} rows for fold j={first[FOLD_INDEX]}: expected one row per "
+                         "configuration and fold")
 
 
 def config_groups(trials: pd.DataFrame, axes: Sequence[str]) -> list[pd.DataFrame]:
@@ -135,17 +135,18 @@ def _columns(axes: Sequence[str], metrics: list[str]) -> list[str]:
 
 def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str],
                       labeller: Labeller) -> dict[str, Any]:
-    finished = group[group["status"] == FINISHED].set_index(["repeat", "fold"]).sort_index()
-    failed = group[group["status"] == FAILED].sort_values(["repeat", "fold"])
+    finished = group[group["status"] == TrialStatus.FINISHED].set_index(FOLD_INDEX).sort_index()
+    failed = group[group["status"] == TrialStatus.FAILED].sort_values(FOLD_INDEX)
     values = [group[axis].iloc[0] for axis in settings.axes]
     row: dict[str, Any] = dict(zip(settings.axes, values))
     row.update(config=labeller.label(row), folds_finished=finished.index.nunique(),
-               folds_failed=len(failed[["repeat", "fold"]].drop_duplicates()),
+               folds_failed=failed[FOLD_INDEX].nunique(),
                folds_expected=settings.folds_expected)
     complete = row["folds_finished"] >= settings.folds_expected
-    stopped = group[group["status"] == STOPPED]
-    row["status"] = (FAILED if len(failed) else COMPLETE if complete else STOPPED if len(stopped)
-                     else INCOMPLETE)
+    stopped = group[group["status"] == TrialStatus.STOPPED]
+    status = (ConfigurationStatus.FAILED if len(failed) else ConfigurationStatus.COMPLETE if complete else
+              ConfigurationStatus.STOPPED if len(stopped) else ConfigurationStatus.INCOMPLETE)
+    row["status"] = status.value
     row.update(_stopped_at(stopped, settings.metric))
     row["error"] = _first_error(failed) if len(failed) else None
     scheme = settings.schemes[group["scheme"].iloc[0]]
@@ -192,9 +193,10 @@ def _rank(board: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     unranked, to the bottom."""
     mean = board[f"{metric}/mean"]
     status = board["status"]
-    rankable = ~status.isin([FAILED, STOPPED]) & (board["folds_finished"] > 0) & mean.notna()
+    unranked = [ConfigurationStatus.FAILED.value, ConfigurationStatus.STOPPED.value]
+    rankable = ~status.isin(unranked) & (board["folds_finished"] > 0) & mean.notna()
     ranks = mean.where(rankable).rank(method="min", ascending=(mode == "min"))
-    stopped = board[(status == STOPPED) & board["stopped_mean"].notna()]
+    stopped = board[(status == ConfigurationStatus.STOPPED) & board["stopped_mean"].notna()]
     # a later rung first (it beat the configurations ASHA stopped earlier), then the value there
     order = stopped.sort_values(["stopped_epoch", "stopped_mean"], ascending=[False, mode == "min"], kind="stable")
     ranks[order.index] = (ranks.max() if rankable.any() else 0) + np.arange(1, len(order) + 1)
@@ -212,10 +214,10 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     for offset, (column, value) in enumerate(defaults.items()):
         board.insert(position + offset, column, value)
     board["note"] = ""
-    ranked = board.index[board["rank"].notna() & (board["status"] != STOPPED)]
+    ranked = board.index[board["rank"].notna() & (board["status"] != ConfigurationStatus.STOPPED)]
     if ranked.empty:
         return board
-    complete = [i for i in ranked if board.at[i, "status"] == COMPLETE]
+    complete = [i for i in ranked if board.at[i, "status"] == ConfigurationStatus.COMPLETE]
     best = complete[0] if complete else ranked[0]
     board.at[best, "is_best"] = True
     better_sign = 1 if settings.mode == "max" else -1

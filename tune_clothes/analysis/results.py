@@ -1,12 +1,12 @@
-"""Trial results read back from an experiment folder, without Ray: one row per (configuration, repeat, fold).
+"""Trial results read back from an experiment folder, without Ray: one row per (configuration, fold).
 
 A trial folder holds Ray's `params.json` (the trial's parameters), `result.json` (one JSON line per reported
 epoch) and, if an attempt crashed, `error.txt`. A trial is finished when its last report says every epoch
-ran; it failed when it has an error and is not finished; it was stopped (by ASHA, at a rung) when Tune's
-saved experiment state says it ended (TERMINATED) before its last epoch; anything else is incomplete
-(interrupted, pending, or still running). A grid trial is one fold j = repeat * K + fold (its `fold` parameter);
-an Optuna trial holds every fold, reported as `folds/<j>/<metric>`. A grid's trials that have no folder yet
-are listed as not started, so that an interrupted search still shows every configuration.
+ran; it failed when it has an error and is not finished; it was stopped (by ASHA, at a rung) when the search
+recorded that it ended it early (`trial_record.ENDED_FILE`); anything else is incomplete (interrupted,
+pending, or still running). A fold trial is one fold j (its `fold` parameter); a lock-step trial
+holds every fold (see `trial_record`). A grid's trials that have no folder yet are listed as not started, so that
+an interrupted search still shows every configuration.
 """
 from __future__ import annotations
 
@@ -18,102 +18,82 @@ from typing import Any
 import pandas as pd
 
 from tune_clothes.config import Experiment
-from tune_clothes.config.metric_names import (
-    EPOCH_SCALARS,
-    EPOCHS_DONE,
-    FOLD,
-    NODE_ID,
-    OPTIMISABLE,
-    is_final_report,
-)
+from tune_clothes.config import trial_record as record
+from tune_clothes.config.metric_names import EPOCH_SCALARS, OPTIMISABLE
+from tune_clothes.config.trial_record import FOLD_IN_REPEAT, FOLD_INDEX, REPEAT, FoldId, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.folds import scheme_name
 
-FINISHED, FAILED, STOPPED, INCOMPLETE, NOT_STARTED = "finished", "failed", "stopped", "incomplete", "not started"
-TUNE_ENDED = "TERMINATED"  # Tune's status of a trial that ended without an error: finished, or stopped
 TRAIN_METRICS = tuple(name for name in EPOCH_SCALARS if name.startswith("train/"))
-TIME_TOTAL = "time_total_s"  # Tune's seconds of training in the trial so far
+FOLD_COLUMNS = [REPEAT, FOLD_IN_REPEAT, FOLD_INDEX]
 
 
 def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
-    """Every trial in `location`, in grid mode as it is, in optuna mode expanded to one row per fold.
+    """Every trial in `location`, one row per fold it trains (a lock-step trial gives one row per fold).
 
-    Columns: the axes, `repeat`, `fold` (within the repeat), `scheme` (the fold plan's scheme: `kfold`,
-    `split=0.8`), `status` (finished, failed, stopped, incomplete, not started), `error`, `epochs_done`, `best_epoch`
-    (1 = the first epoch; best by the search metric), `fit_time` (seconds per fold), `trial`, `node`, and every
-    validation and training metric of the last epoch."""
+    Columns: the axes, `repeat`, `fold_in_repeat` (k), `fold_index` (j = repeat * K + k), `scheme` (the fold
+    plan's scheme: `kfold`, `split=0.8`), `status` (a `TrialStatus`: finished, failed, stopped, incomplete, not
+    started), `error`, `epochs_done`, `best_epoch` (1 = the first epoch; best by the search metric), `fit_time`
+    (seconds per fold), `trial`, `node`, and every validation and training metric of the last epoch."""
     axes = search_axes(experiment)
-    ended = {name for name, status in tune_statuses(location).items() if status == TUNE_ENDED}
     rows: list[dict[str, Any]] = []
     for name in storage.list_dirs(location):
         trial_dir = storage.join(location, name)
         if storage.exists(storage.join(trial_dir, "params.json")):
-            rows.extend(_trial_rows(trial_dir, name, axes, experiment, name in ended))
+            rows.extend(_trial_rows(trial_dir, name, axes, experiment))
     rows.extend(_not_started_rows(experiment, rows))
-    columns = [*axes, "repeat", FOLD, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time", "trial",
-               "node", *OPTIMISABLE, *TRAIN_METRICS]
+    columns = [*axes, *FOLD_COLUMNS, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time",
+               "trial", "node", *OPTIMISABLE, *TRAIN_METRICS]
     trials = pd.DataFrame(rows, columns=columns)
-    return trials.astype({"repeat": "int64", FOLD: "int64", "best_epoch": "Int64"})
+    return trials.astype({**dict.fromkeys(FOLD_COLUMNS, "int64"), "best_epoch": "Int64"})
 
 
 def search_axes(experiment: Experiment) -> list[str]:
     return list(experiment.search.axes)
 
 
-def tune_statuses(location: str) -> dict[str, str]:
-    """Trial folder name -> its status in Tune's newest saved experiment state (`experiment_state-*.json`,
-    written as the search goes); empty when there is none or it cannot be read."""
-    states = [name for name in storage.list_files(location)
-              if name.startswith("experiment_state-") and name.endswith(".json")]
-    if not states:
-        return {}
-    try:
-        saved = json.loads(storage.read_text(storage.join(location, max(states))))  # names sort by time
-        trials = [json.loads(trial) for trial, _ in saved["trial_data"]]
-        return {trial["relative_logdir"]: trial["status"] for trial in trials if trial.get("relative_logdir")}
-    except (ValueError, KeyError, TypeError):
-        return {}
-
-
-def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment,
-                ended: bool) -> list[dict[str, Any]]:
+def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experiment) -> list[dict[str, Any]]:
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
     reports = read_reports(trial_dir)
     last = reports[-1] if reports else {}
     error = _error_message(trial_dir)
-    finished = is_final_report(last)
-    status = FINISHED if finished else FAILED if error else STOPPED if ended and reports else INCOMPLETE
-    common = {**{axis: params.get(axis) for axis in axes}, "status": status,
-              "error": None if finished else error, "epochs_done": last.get(EPOCHS_DONE, 0), "trial": name,
-              "node": last.get(NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}
-    folds = experiment.cv.folds
-    if FOLD in params:  # grid mode: the trial is one fold
-        fold_keys = {int(params[FOLD]): ""}
-        seconds = last.get(TIME_TOTAL, math.nan)
-    else:  # optuna mode: every fold in lock-step, in one trial's time
-        total = experiment.cv.repeats * folds
-        fold_keys = {j: f"folds/{j}/" for j in range(total)}
-        seconds = last.get(TIME_TOTAL, math.nan) / total
+    ended = ended_early(trial_dir)
+    finished = record.is_final_report(last)
+    status = (TrialStatus.FINISHED if finished else TrialStatus.FAILED if error else
+              ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
+    common = {**{axis: params.get(axis) for axis in axes}, "status": status.value,
+              "error": None if finished else error, "epochs_done": last.get(record.EPOCHS_DONE, 0), "trial": name,
+              "node": last.get(record.NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}
+    folds = trial_folds(params, experiment)
+    seconds = _number(last.get(record.TUNE_TIME_TOTAL)) / len(folds)  # lock-step folds share the trial's time
     metric, mode = experiment.search.metric, experiment.search.mode
-    return [{**common, "repeat": j // folds, FOLD: j % folds, "fit_time": seconds,
-             "best_epoch": _best_epoch(reports, prefix + metric, mode),
-             **{m: _number(last.get(prefix + m)) for m in (*OPTIMISABLE, *TRAIN_METRICS)}}
-            for j, prefix in fold_keys.items()]
+    return [{**common, **fold.columns(), "fit_time": seconds,
+             "best_epoch": _best_epoch(reports, fold.j, metric, mode),
+             **record.fold_metrics(last, fold.j, (*OPTIMISABLE, *TRAIN_METRICS))}
+            for fold in folds]
+
+
+def trial_folds(params: dict[str, Any], experiment: Experiment) -> list[FoldId]:
+    """The folds a trial trains: its `fold` parameter's (a fold trial), else every fold (lock-step)."""
+    cv = experiment.cv
+    if record.FOLD_PARAM in params:
+        return [FoldId.from_j(params[record.FOLD_PARAM], cv.folds)]
+    return record.all_folds(cv.folds, cv.repeats)
 
 
 def _not_started_rows(experiment: Experiment, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A row for every (configuration, repeat, fold) of a grid that has no trial folder (an Optuna search's
+    """A row for every (configuration, fold) of a grid that has no trial folder (an Optuna search's
     configurations are not known before it proposes them)."""
     search, cv = experiment.search, experiment.cv
     if search.algorithm != "grid":
         return []
     grid = search.grid
-    seen = {(tuple(row[axis] for axis in grid), row["repeat"], row[FOLD]) for row in rows}
-    return [{**dict(zip(grid, values)), "repeat": repeat, FOLD: fold, "status": NOT_STARTED, "epochs_done": 0,
-             "scheme": scheme_name(dict(zip(grid, values)).get("split", cv.split))}
+    seen = {(tuple(row[axis] for axis in grid), row[FOLD_INDEX]) for row in rows}
+    return [{**dict(zip(grid, values)), **fold.columns(), "status": TrialStatus.NOT_STARTED.value,
+             "epochs_done": 0, "scheme": scheme_name(dict(zip(grid, values)).get("split", cv.split))}
             for values in itertools.product(*(experiment.axis_values(axis) for axis in grid))
-            for repeat in range(cv.repeats) for fold in range(cv.folds)
-            if (values, repeat, fold) not in seen]
+            for fold in record.all_folds(cv.folds, cv.repeats)
+            if (values, fold.j) not in seen]
 
 
 def read_reports(trial_dir: str) -> list[dict[str, Any]]:
@@ -131,15 +111,27 @@ def read_reports(trial_dir: str) -> list[dict[str, Any]]:
     return reports
 
 
-def _best_epoch(reports: list[dict[str, Any]], key: str, mode: str) -> float:
-    """The epoch (1 = first) with the best value of `key`, the earliest of equals; NaN when none has it."""
-    values = [(_number(report.get(key)), report.get(EPOCHS_DONE)) for report in reports]
+def _best_epoch(reports: list[dict[str, Any]], j: int, metric: str, mode: str) -> float:
+    """The epoch (1 = first) with fold j's best value of `metric`, the earliest of equals; NaN when none has it."""
+    values = [(record.fold_metric(report, j, metric), report.get(record.EPOCHS_DONE)) for report in reports]
     values = [(value, epoch) for value, epoch in values if not math.isnan(value) and epoch is not None]
     if not values:
         return math.nan
     sign = 1 if mode == "max" else -1
     best = max(values, key=lambda item: sign * item[0])  # max() keeps the first of equal values
     return float(best[1])
+
+
+def ended_early(trial_dir: str) -> dict[str, Any] | None:
+    """What the search recorded when it ended the trial before its last epoch (`trial_record.ENDED_FILE`);
+    None when it did not, or the file cannot be read (then the trial is not called stopped on a guess)."""
+    path = storage.join(trial_dir, record.ENDED_FILE)
+    if not storage.exists(path):
+        return None
+    try:
+        return record.read_ended_early(storage.read_text(path))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _error_message(trial_dir: str) -> str | None:

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import COMPLETE
-from tune_clothes.analysis.results import FINISHED, read_reports, search_axes
+from tune_clothes.analysis.results import read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment, axis_section
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.errors import UserError
 from tune_clothes.config.labels import plain
 from tune_clothes.config.loader import load_experiment
-from tune_clothes.config.metric_names import FOLD, OPTIMISABLE
+from tune_clothes.config.metric_names import OPTIMISABLE
+from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, FoldId, TrialStatus
 from tune_clothes.data import storage
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ CHECKPOINT_PREFIX = "checkpoint_"  # Tune's checkpoint folders inside a trial fo
 class FoldRun:
     """One finished fold model of the configuration."""
     trial_dir: str
-    fold: int
+    fold: FoldId
     history: tuple[float, ...]  # the search metric after each epoch
     checkpoints: tuple[str, ...]  # the checkpoint folders Tune kept (the best by the metric, and the latest)
 
@@ -52,14 +52,14 @@ def select_configuration(location: str, config_file: str | None = None,
     one `config_file` names by its values, else the leaderboard's best."""
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
-    finished = trials[trials["status"] == FINISHED]
+    finished = trials[trials["status"] == TrialStatus.FINISHED]
     if finished.empty:
         raise UserError(f"{location}: no fold of any configuration has finished, so there is nothing to build a "
                         f"model from: run the search to the end (the same search command with --resume)")
     if values is None and config_file is not None:
         values = _values_in_file(config_file, axes, experiment)
     row = _best_row(board, location) if values is None else _named_row(board, values, config_file or location)
-    if row["status"] != COMPLETE:
+    if row["status"] != ConfigurationStatus.COMPLETE:
         error = f"; its first error: {row['error']}" if isinstance(row["error"], str) else ""
         raise UserError(f"{location}: configuration {row['config']} is {row['status']} ({row['folds_finished']} "
                         f"of {row['folds_expected']} folds finished{error}); a final model needs a configuration "
@@ -67,7 +67,9 @@ def select_configuration(location: str, config_file: str | None = None,
     values = {axis: plain(row[axis]) for axis in axes}
     mine = finished[_having(finished, values)]
     metric = experiment.search.metric
-    runs = tuple(_fold_run(storage.join(location, r.trial), int(r[FOLD]), metric) for _, r in mine.iterrows())
+    folds = experiment.cv.folds
+    runs = tuple(_fold_run(storage.join(location, r.trial), FoldId.from_j(r[FOLD_INDEX], folds), metric)
+                 for _, r in mine.iterrows())
     estimate = {m: {stat.split("/")[-1]: float(row[stat]) for stat in row.index if stat.startswith(f"{m}/")}
                 for m in OPTIMISABLE if f"{m}/mean" in row.index}
     return Selection(experiment.with_axes(values), values, str(row["config"]), estimate, runs)
@@ -116,11 +118,9 @@ def _having(table: pd.DataFrame, values: dict[str, Any]) -> pd.Series:
                        result_type="reduce").astype(bool) if len(table) else pd.Series([], dtype=bool)
 
 
-def _fold_run(trial_dir: str, fold: int, metric: str) -> FoldRun:
-    """A fold model's metric per epoch (a lock-step trial reports each fold as folds/<k>/<metric>)."""
-    rows = read_reports(trial_dir)
-    key = metric if rows and FOLD in rows[-1] else f"folds/{fold}/{metric}"
-    history = tuple(float(row.get(key, math.nan)) for row in rows)
+def _fold_run(trial_dir: str, fold: FoldId, metric: str) -> FoldRun:
+    """A fold model's metric per epoch, and the checkpoints its trial kept."""
+    history = tuple(record.fold_metric(report, fold.j, metric) for report in read_reports(trial_dir))
     checkpoints = tuple(storage.join(trial_dir, name) for name in storage.list_dirs(trial_dir)
                         if name.startswith(CHECKPOINT_PREFIX))
     return FoldRun(trial_dir, fold, history, checkpoints)

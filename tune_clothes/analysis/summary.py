@@ -13,10 +13,11 @@ import yaml
 from tune_clothes.analysis.comparison import fold_schemes
 from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
-from tune_clothes.analysis.results import NOT_STARTED, load_trials, search_axes
+from tune_clothes.analysis.results import load_trials, search_axes
 from tune_clothes.analysis.table import format_leaderboard
 from tune_clothes.config import Experiment
 from tune_clothes.config.loader import experiment_to_dict
+from tune_clothes.config.trial_record import ConfigurationStatus, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import (
     BEST_CONFIG_YAML,
@@ -43,7 +44,7 @@ def write_summary(location: str) -> ExperimentSummary:
     axes, search = search_axes(experiment), experiment.search
     storage.write_text(storage.join(location, LEADERBOARD_CSV), board.to_csv(index=False))
     storage.write_text(storage.join(location, CV_RESULTS_CSV),
-                       cv_results(trials, axes, board.attrs["folds"]).to_csv(index=False))
+                       cv_results(trials, axes).to_csv(index=False))
     storage.write_text(storage.join(location, TRIALS_CSV), trials.to_csv(index=False))
     best = best_configuration(board) if board["is_best"].any() else None
     if best is not None:
@@ -60,7 +61,7 @@ def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.Da
     settings = BoardSettings(tuple(search_axes(experiment)), search.metric, search.mode, folds=plan.folds,
                              repeats=plan.repeats, schemes=fold_schemes(plan), rope=search.rope)
     board = _mark_not_started(summarize(trials, settings), trials, list(settings.axes))
-    board.attrs["folds"] = plan.folds  # K per repeat: cv_results numbers split j = repeat * K + fold
+    board.attrs["folds"] = plan.folds  # K per repeat, for the table's legend
     return experiment, trials, board
 
 
@@ -68,10 +69,10 @@ def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]
     """Status 'not started' for configurations none of whose trials started (an interrupted grid search)."""
     if not axes or trials.empty:
         return board
-    started = (trials.assign(started=trials["status"] != NOT_STARTED)
+    started = (trials.assign(started=trials["status"] != TrialStatus.NOT_STARTED)
                .groupby(axes, dropna=False, as_index=False)["started"].any())
     flags = board[axes].merge(started, on=axes, how="left")["started"]  # NaN keys match NaN keys (split: None)
-    board.loc[~flags.fillna(False).to_numpy(dtype=bool), "status"] = NOT_STARTED
+    board.loc[~flags.fillna(False).to_numpy(dtype=bool), "status"] = ConfigurationStatus.NOT_STARTED.value
     return board
 
 

@@ -5,7 +5,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import FAILED, STOPPED, config_labels
+from tune_clothes.analysis.leaderboard import config_labels
+from tune_clothes.config.trial_record import ConfigurationStatus
 
 
 def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[str], max_rows: int = 20) -> str:
@@ -34,7 +35,7 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
     if len(leaderboard) > len(shown):
         lines.append(f"... {len(leaderboard) - len(shown)} more configurations not shown")
     lines += _legend(leaderboard.attrs, confidence)
-    if (leaderboard["status"] == STOPPED).any():
+    if (leaderboard["status"] == ConfigurationStatus.STOPPED).any():
         lines += ["stopped = ASHA stopped it early, at a rung: its value is the fold mean at the epoch it reached",
                   "          ('at epoch N'), not comparable with a full run's; ranked after every other configuration"]
     lines += _footnotes(leaderboard, labels)
@@ -68,7 +69,7 @@ def _format_number(value: Any, digits: int) -> str:
 
 
 def _format_mean_std(row: pd.Series, metric: str) -> str:
-    if row["status"] == STOPPED and pd.notna(row["stopped_mean"]):
+    if row["status"] == ConfigurationStatus.STOPPED and pd.notna(row["stopped_mean"]):
         return f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}"
     mean, std = row[f"{metric}/mean"], row[f"{metric}/std"]
     if pd.isna(mean):
@@ -96,7 +97,7 @@ def _text_table(columns: dict[str, list[str]], left_aligned: set[str]) -> list[s
 def _footnotes(leaderboard: pd.DataFrame, labels: pd.Series, max_errors: int = 5) -> list[str]:
     """The first line of each failure's error (up to `max_errors`) and every note."""
     lines = []
-    failed = leaderboard[leaderboard["status"] == FAILED]
+    failed = leaderboard[leaderboard["status"] == ConfigurationStatus.FAILED]
     for index, row in failed.head(max_errors).iterrows():
         first_line = str(row["error"]).strip().splitlines()[0][:160] if str(row["error"]).strip() else ""
         lines.append(f"failed: {labels[index]}: {first_line}")

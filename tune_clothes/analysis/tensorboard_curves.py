@@ -16,12 +16,12 @@ import pandas as pd
 
 from tune_clothes.analysis.leaderboard import config_labels
 from tune_clothes.analysis.report.inputs import epoch_history
-from tune_clothes.analysis.results import FINISHED, STOPPED, load_trials, search_axes
+from tune_clothes.analysis.results import load_trials, search_axes
 from tune_clothes.config.labels import path_safe
 from tune_clothes.config.metric_names import EPOCH_SCALARS
+from tune_clothes.config.trial_record import FOLD_INDEX, TrialStatus
 from tune_clothes.data import storage
-from tune_clothes.data.experiment_folder import FOLDS_JSON, read_experiment
-from tune_clothes.data.folds import read_fold_plan
+from tune_clothes.data.experiment_folder import read_experiment
 
 CV_RUNS = "cv_mean"  # the folder of the per-configuration runs, in the experiment folder
 SPREAD = ("fold_min", "fold_max", "fold_std")  # `<metric>/<spread>`: over the folds in the epoch's mean
@@ -46,18 +46,17 @@ def configuration_curves(location: str) -> dict[str, pd.DataFrame]:
     """Configuration label -> one row per epoch (1 = the first; the index): `folds` (how many are in the
     mean), and `<metric>` plus `<metric>/<spread>` for every per-epoch metric."""
     experiment = read_experiment(location)
-    plan = read_fold_plan(storage.join(location, FOLDS_JSON))
     trials = load_trials(location, experiment)
     trials = trials.assign(config=config_labels(trials, search_axes(experiment)))
-    done = trials[trials["status"].isin([FINISHED, STOPPED])]
-    history = epoch_history(location, done, plan.total_folds)
-    kept = history.merge(done.assign(j=done["repeat"] * plan.folds + done["fold"])[["trial", "j"]])
+    done = trials[trials["status"].isin([TrialStatus.FINISHED, TrialStatus.STOPPED])]
+    history = epoch_history(location, done)
+    kept = history.merge(done[["trial", FOLD_INDEX]])
     return {label: _epoch_statistics(group) for label, group in kept.groupby("config", sort=True)}
 
 
 def _epoch_statistics(history: pd.DataFrame) -> pd.DataFrame:
     by_epoch = history.dropna(subset=["epoch"]).groupby("epoch")
-    columns = {"folds": by_epoch["j"].nunique()}
+    columns = {"folds": by_epoch[FOLD_INDEX].nunique()}
     for name in EPOCH_SCALARS:
         values = by_epoch[name]
         columns.update({name: values.mean(), f"{name}/fold_min": values.min(), f"{name}/fold_max": values.max(),

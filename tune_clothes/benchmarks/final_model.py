@@ -106,11 +106,11 @@ def refit_against_fold_trial(location: str, epochs: int) -> None:
     same configuration, trained back to back here (no Ray), so that both see the same load."""
     from tune_clothes.packaging.final_model import FinalRequest, build_final_model
     from tune_clothes.tuning.refit import run_refit
-    from tune_clothes.tuning.runner import SearchOptions
+    from tune_clothes.tuning.tuner import RayOptions
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         built = build_final_model(FinalRequest(location, Path(out)),
-                                  lambda job: run_refit(job, SearchOptions(num_cpus=2)))
+                                  lambda job: run_refit(job, RayOptions(num_cpus=2)))
         wall = time.perf_counter() - started
         refit = _rows(next(Path(out).glob("refit/pool/result.json")))
     in_trial = refit[-1]["time_total_s"]

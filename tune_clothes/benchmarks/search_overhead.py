@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import load_experiment
 from tune_clothes.data.experiment_folder import experiment_location
 from tune_clothes.tuning.runner import SearchOptions, prepare_experiment, run_search
+from tune_clothes.tuning.tuner import RayOptions
 
 RAY_STARTING, RAY_STARTED = "starting a local Ray", "started a local Ray"  # the session's log lines
 
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace, clock: Clock, run: int) -> float:
         prepare_experiment(experiment, experiment_location(experiment), resume=False)  # data + caches, warm
         prepared = time.perf_counter() - started
         started = time.time()
-        location = Path(run_search(experiment, SearchOptions(num_cpus=args.num_cpus)))
+        location = Path(run_search(experiment, SearchOptions(ray=RayOptions(num_cpus=args.num_cpus))))
         ended = time.time()
         concurrency = args.num_cpus / experiment.resources.cpus_per_trial
         trials = _trials(location)
@@ -85,9 +86,9 @@ def _trials(location: Path) -> list[Trial]:
     trials = []
     for result in sorted(location.glob("*/result.json")):
         rows = [json.loads(line) for line in result.read_text().splitlines()]
-        first = rows[0][M.REPORTED_AT]
+        first = rows[0][record.REPORTED_AT]
         trials.append(Trial(first - rows[0]["time_this_iter_s"], first - rows[0]["time/epoch_s"],
-                            rows[-1][M.REPORTED_AT], sum(row["time/epoch_s"] for row in rows)))
+                            rows[-1][record.REPORTED_AT], sum(row[record.EPOCH_SECONDS] for row in rows)))
     return trials
 
 

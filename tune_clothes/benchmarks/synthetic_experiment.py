@@ -22,6 +22,7 @@ from PIL import Image
 
 from tune_clothes.config import Experiment
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.data.experiment_folder import experiment_location, write_experiment_files
 from tune_clothes.data.folds import make_fold_plan
 from tune_clothes.data.index import DatasetIndex
@@ -60,8 +61,8 @@ def write_synthetic_experiment(experiment: Experiment, data: SyntheticData = Syn
     for number, (values, j) in enumerate(itertools.product(configurations, range(plan.total_folds))):
         configuration = experiment.with_axes(dict(zip(axes, values)))
         val = plan.fold(configuration.cv.split, j)[1]
-        _write_trial(Path(location) / _trial_name(number, values, axes, j), {**dict(zip(axes, values)), M.FOLD: j},
-                     configuration, (index, val), rng)
+        params = {**dict(zip(axes, values)), record.FOLD_PARAM: j}
+        _write_trial(Path(location) / _trial_name(number, values, axes, j), params, configuration, (index, val), rng)
     return location
 
 
@@ -103,22 +104,23 @@ def _write_trial(trial_dir: Path, params: dict[str, Any], experiment: Experiment
     for epoch in range(1, epochs + 1):
         seconds = float(rng.uniform(40, 60))
         elapsed += seconds
-        lines.append(json.dumps({**_metrics(predictions, epoch, epochs, len(index.class_names), rng),
-                                 M.LR: experiment.train.lr, M.EPOCH: epoch - 1, M.EPOCHS_DONE: epoch,
-                                 M.EPOCHS_TOTAL: epochs, M.FOLD: params[M.FOLD], M.NODE_ID: NODES[number % 2],
-                                 "time_this_iter_s": seconds, "time_total_s": elapsed, "timestamp": start + elapsed,
-                                 "training_iteration": epoch, "trial_id": trial_id, "done": epoch == epochs,
-                                 "config": params}))
+        row = {**_metrics(predictions, epoch, epochs, len(index.class_names), rng), M.LR: experiment.train.lr,
+               M.EPOCH: epoch - 1}
+        report = record.epoch_report({params[record.FOLD_PARAM]: row}, epoch, epochs,
+                                     {record.NODE_ID: NODES[number % 2]})
+        lines.append(json.dumps({**report, record.TUNE_TIME_THIS_ITER: seconds, record.TUNE_TIME_TOTAL: elapsed,
+                                 record.TUNE_TIMESTAMP: start + elapsed, "training_iteration": epoch,
+                                 "trial_id": trial_id, "done": epoch == epochs, "config": params}))
     (trial_dir / "result.json").write_text("\n".join(lines) + "\n")
     for checkpoint, made in zip((epochs - 2, epochs - 1), predictions):
         folder = trial_dir / f"checkpoint_{checkpoint:06d}"
         folder.mkdir()
-        save_predictions(made, folder / predictions_file(params[M.FOLD]))
+        save_predictions(made, folder / predictions_file(params[record.FOLD_PARAM]))
 
 
 def _skill(params: dict[str, Any]) -> float:
     """A configuration's accuracy, the same for every fold and run: from a hash of its values."""
-    digest = hashlib.sha256(json.dumps({k: v for k, v in params.items() if k != M.FOLD}, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(record.configuration_of(params), sort_keys=True).encode())
     return 0.45 + 0.35 * int(digest.hexdigest()[:8], 16) / 0xFFFFFFFF
 
 

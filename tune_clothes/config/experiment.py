@@ -6,12 +6,14 @@ Field types and `Literal` choices are checked by `loader`; the ranges of values 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from tune_clothes.config.errors import ConfigError
 from tune_clothes.config.metric_names import OPTIMISABLE, VAL_ACC
 from tune_clothes.config.search_space import Axis, Choice
+from tune_clothes.config.trial_record import SearchMode, search_mode
 
 DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
 ModelName = Literal["resnet18", "fashion_cnn"]
@@ -175,6 +177,18 @@ class SearchConfig:
         """Every search axis and its values, whichever the algorithm (only one of grid and space is set)."""
         return {**self.grid, **self.space}
 
+    @property
+    def search_mode(self) -> SearchMode:
+        """How the search lays out its trials: a trial per fold, or a trial per configuration (lock-step)."""
+        return search_mode(self.algorithm, self.scheduler)
+
+    @property
+    def configurations(self) -> int:
+        """The configurations the search runs: every one of a grid, or the ones Optuna proposes."""
+        if self.algorithm == "grid":
+            return math.prod(len(values.values) for values in self.grid.values())
+        return self.num_samples
+
     def __post_init__(self) -> None:
         require(self.metric in OPTIMISABLE, "search.metric", self.metric, f"must be one of {sorted(OPTIMISABLE)}")
         require(self.num_samples >= 1, "search.num_samples", self.num_samples, "must be at least 1")
@@ -216,6 +230,17 @@ class Experiment:
     @property
     def recipe(self) -> "Recipe":
         return Recipe(self.model, self.augment, self.train)
+
+    @property
+    def folds_per_configuration(self) -> int:
+        """J = R*K: every fold of every repeat."""
+        return self.cv.repeats * self.cv.folds
+
+    @property
+    def planned_trials(self) -> int:
+        """The trials the search runs to its end."""
+        return self.search.configurations * self.search.search_mode.trials_per_configuration(
+            self.folds_per_configuration)
 
     def axis_values(self, axis: str) -> list:
         """Every value `axis` takes in this search: its choices, or the base value when it is not searched.

@@ -23,6 +23,7 @@ import numpy as np
 from tune_clothes.analysis.refit_epochs import EpochChoice, best_epoch, refit_epochs
 from tune_clothes.analysis.selection import Selection, select_configuration
 from tune_clothes.config.errors import UserError
+from tune_clothes.config.trial_record import checkpoint_file
 from tune_clothes.data import storage
 from tune_clothes.data.datasets import CHANNELS, load_index
 from tune_clothes.data.experiment_folder import FOLDS_JSON, MODEL_JSON, TEST_METRICS_JSON
@@ -133,7 +134,7 @@ def _refit(request: FinalRequest, selection: Selection, index: DatasetIndex, pla
 def _epoch_choice(selection: Selection, plan: FoldPlan, override: int | None) -> EpochChoice:
     mode, split = selection.experiment.search.mode, selection.experiment.cv.split
     best = [best_epoch(run.history, mode) for run in selection.runs]
-    sizes = [len(plan.fold(split, run.fold)[0]) for run in selection.runs]
+    sizes = [len(plan.fold(split, run.fold.j)[0]) for run in selection.runs]
     return refit_epochs(best, sizes, len(plan.pool), selection.experiment.train.batch_size, override)
 
 
@@ -142,14 +143,14 @@ def _ensemble(selection: Selection) -> tuple[list, dict]:
     metric, mode = selection.experiment.search.metric, selection.experiment.search.mode
     members, chosen = [], []
     for run in selection.runs:
-        states = [load_checkpoint(Path(d) / f"fold{run.fold}.pt") for d in run.checkpoints]
+        states = [load_checkpoint(Path(d) / checkpoint_file(run.fold.j)) for d in run.checkpoints]
         states = [s for s in states if np.isfinite(s["history"][-1][metric])]
         if not states:
             raise UserError(f"{run.trial_dir}: no checkpoint with a finite {metric} is left in this fold trial")
         sign = 1 if mode == "max" else -1
         state = max(states, key=lambda s: (sign * s["history"][-1][metric], -s["epoch"]))
         members.append(state["model"])
-        chosen.append({"trial": Path(run.trial_dir).name, "fold": run.fold, "epoch": state["epoch"],
+        chosen.append({"trial": Path(run.trial_dir).name, **run.fold.columns(), "epoch": state["epoch"],
                        metric: state["history"][-1][metric]})
     return members, {"strategy": "ensemble", "members": chosen}
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from tune_clothes.config import Recipe
 from tune_clothes.config import metric_names as M
+from tune_clothes.config.trial_record import EPOCH_SECONDS, TRAIN_IMAGES_PER_S, TRAIN_SECONDS
 from tune_clothes.training.augment import build_transform, normalize_batch
 from tune_clothes.training.loader import LabelledImages, make_loader
 from tune_clothes.training.metrics import epoch_metrics, per_class_metrics
@@ -190,8 +191,8 @@ def _run_epoch(state: TrainingState, loaders: dict, loss_fn: nn.Module, device: 
     state.class_metrics = per_class_metrics(val_true, val_pred, class_names)
     return {M.LR: lr, M.TRAIN_LOSS: train_loss, **epoch_metrics("train", train_true, train_pred, len(class_names)),
             M.VAL_LOSS: val_loss, **epoch_metrics("val", val_true, val_pred, len(class_names)),
-            "time/train_s": train_seconds, "time/epoch_s": time.perf_counter() - started,
-            "time/train_images_per_s": len(train_true) / max(train_seconds, 1e-9)}
+            TRAIN_SECONDS: train_seconds, EPOCH_SECONDS: time.perf_counter() - started,
+            TRAIN_IMAGES_PER_S: len(train_true) / max(train_seconds, 1e-9)}
 
 
 def _pass(state: TrainingState, loader, loss_fn: nn.Module, device: str,

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.trial_record import configuration_of
 from tune_clothes.training.fit import Callback, TrainingState
 
 ENV_VAR = "TUNE_CLOTHES_FAULTS"
@@ -66,7 +67,7 @@ def fault_injectors(faults: tuple[Fault, ...], params: Mapping[str, Any], fold: 
 
 
 def _trial_key(params: Mapping[str, Any], fold: int) -> str:
-    return "_".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "fold") + f"_fold{fold}"
+    return "_".join(f"{k}={v}" for k, v in sorted(configuration_of(params).items())) + f"_fold{fold}"
 
 
 class FaultInjector(Callback):

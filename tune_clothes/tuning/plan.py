@@ -1,10 +1,11 @@
-"""`SearchPlan`: the one place where a grid search and an Optuna search differ, and where our search config
-becomes Ray Tune's objects (parameter space, search algorithm, scheduler, trial folder names).
+"""`SearchPlan`: where our search config becomes Ray Tune's objects (parameter space, search algorithm,
+scheduler, trial folder names), by the search's algorithm (which configurations) and `SearchMode` (how they are
+laid out in trials).
 
-Grid: every (configuration, fold) pair is a trial, `fold` being one more grid axis (right for a grid run to
-the end, see the Ray notes), listed in the order they should run (`grid_trials`); with `cv.repeats: R` the axis
-runs over j = repeat * K + fold, R*K values. Optuna: a trial is one configuration with all R*K folds inside, in
-lock-step, so Optuna and ASHA only ever see the mean over folds.
+`SearchMode.FOLD_TRIALS` (a grid run to the end): every (configuration, fold) pair is a trial, the fold j being
+one more parameter (right for a grid run to the end, see the Ray notes), listed in the order they should run
+(`grid_trials`); with `cv.repeats: R`, j = repeat * K + fold runs over R*K values. `SearchMode.LOCKSTEP`: a
+trial is one configuration with all R*K folds inside, so Optuna and a scheduler only ever see fold means.
 """
 from __future__ import annotations
 
@@ -19,34 +20,42 @@ from ray.tune.search import Searcher
 
 from tune_clothes.config import Axis, Choice, Experiment
 from tune_clothes.config.labels import Labeller
-from tune_clothes.config.metric_names import FOLD  # the trial parameter that names the fold, in grid mode
+from tune_clothes.config.trial_record import FOLD_PARAM, FoldId, SearchMode, configuration_of
 from tune_clothes.tuning.trainable import cv_trial, fold_trial
 
 
 @dataclass(frozen=True)
 class SearchPlan:
     experiment: Experiment
-    lockstep: bool  # a trial trains all folds of one configuration (optuna); else one fold (grid)
-    trainable: Callable  # the trial function: fold_trial or cv_trial
-    num_samples: int  # Tune's num_samples: configurations Optuna proposes; the trials of a grid
-    configurations: int  # configurations the search runs
+
+    @property
+    def mode(self) -> SearchMode:
+        return self.experiment.search.search_mode
+
+    @property
+    def is_grid(self) -> bool:
+        return self.experiment.search.algorithm == "grid"
+
+    @property
+    def trainable(self) -> Callable:
+        return fold_trial if self.mode is SearchMode.FOLD_TRIALS else cv_trial
 
     @property
     def axes(self) -> dict[str, Axis]:
         return self.experiment.search.axes
 
     @property
-    def folds_per_configuration(self) -> int:
-        """J = R*K: every fold of every repeat."""
-        return self.experiment.cv.repeats * self.experiment.cv.folds
-
-    @property
     def trials_per_configuration(self) -> int:
-        return 1 if self.lockstep else self.folds_per_configuration
+        return self.mode.trials_per_configuration(self.experiment.folds_per_configuration)
 
     @property
     def total_trials(self) -> int:
-        return self.configurations * self.trials_per_configuration
+        return self.experiment.planned_trials
+
+    @property
+    def num_samples(self) -> int:
+        """Tune's num_samples: every trial of a grid (its searcher proposes them whole); Optuna's samples."""
+        return self.total_trials if self.is_grid else self.experiment.search.num_samples
 
     @property
     def max_epochs(self) -> int:
@@ -57,12 +66,12 @@ class SearchPlan:
         return max(self.experiment.axis_values("epochs"))
 
     def param_space(self) -> dict[str, Any]:
-        if not self.lockstep:
+        if self.is_grid:
             return {}  # search_algorithm() proposes every trial of the grid, whole
         return {axis: _sampler(values) for axis, values in self.axes.items()}
 
     def search_algorithm(self):
-        if not self.lockstep:  # not Tune's grid_search, which orders the trials by the axes' names
+        if self.is_grid:  # not Tune's grid_search, which orders the trials by the axes' names
             from ray.tune.search import ConcurrencyLimiter
             trials = grid_trials(self.experiment)
             # Tune keeps one trial pending for a searcher, as many as a limiter allows for a limited one: without
@@ -88,25 +97,15 @@ class SearchPlan:
         two ever collide."""
         # digits that tell a grid's listed values apart (a Range lists none: 3 significant digits)
         labeller = Labeller.of_values({axis: getattr(values, "values", ()) for axis, values in self.axes.items()})
-        configuration = {k: v for k, v in trial.config.items() if k != FOLD}
-        name = labeller.folder_name(configuration)[:100]
-        if FOLD not in trial.config:
+        name = labeller.folder_name(configuration_of(trial.config))[:100]
+        if FOLD_PARAM not in trial.config:
             return f"{name}_trial{trial.experiment_tag.split('_', 1)[0]}"  # Tune's tag: `<n>_<parameters>`
-        repeat, k = divmod(int(trial.config[FOLD]), self.experiment.cv.folds)
-        return f"{name}_repeat{repeat}_fold{k}" if self.experiment.cv.repeats > 1 else f"{name}_fold{k}"
+        fold = FoldId.from_j(trial.config[FOLD_PARAM], self.experiment.cv.folds)
+        return f"{name}_repeat{fold.repeat}_fold{fold.k}" if self.experiment.cv.repeats > 1 else f"{name}_fold{fold.k}"
 
 
 def plan_search(experiment: Experiment) -> SearchPlan:
-    search = experiment.search
-    if search.algorithm == "grid":
-        configurations = 1
-        for values in search.grid.values():
-            configurations *= len(values.values)
-        trials = configurations * experiment.cv.repeats * experiment.cv.folds  # one per fold j of each
-        return SearchPlan(experiment, lockstep=False, trainable=fold_trial, num_samples=trials,
-                          configurations=configurations)
-    return SearchPlan(experiment, lockstep=True, trainable=cv_trial, num_samples=search.num_samples,
-                      configurations=search.num_samples)
+    return SearchPlan(experiment)
 
 
 class GridInOrder(Searcher):
@@ -138,15 +137,17 @@ class GridInOrder(Searcher):
 
 
 def grid_trials(experiment: Experiment) -> list[dict[str, Any]]:
-    """Every (configuration, fold) trial of a grid, in the order to run them: the longest first (epochs x
-    pixels per image, a trial's work for a given model), so that no long trial is left alone at the end; among
-    equals, fold by fold (every configuration on fold 0, then on fold 1, ...), so that a search stopped half-way
-    has compared its configurations on the same folds."""
+    """Every trial of a grid, in the order to run them: the longest first (epochs x pixels per image, a trial's
+    work for a given model), so that no long trial is left alone at the end. With fold trials, among equals,
+    fold by fold (every configuration on fold 0, then on fold 1, ...), so that a search stopped half-way has
+    compared its configurations on the same folds; in lock-step, a trial per configuration."""
     axes = experiment.search.grid
     configurations = [dict(zip(axes, values)) for values in itertools.product(*(a.values for a in axes.values()))]
-    folds = range(experiment.cv.repeats * experiment.cv.folds)  # j = repeat * K + fold
-    trials = [{**configuration, FOLD: fold} for fold in folds for configuration in configurations]
-    return sorted(trials, key=lambda trial: -_work(experiment.with_axes({k: v for k, v in trial.items() if k != FOLD})))
+    trials = configurations
+    if experiment.search.search_mode is SearchMode.FOLD_TRIALS:
+        folds = range(experiment.cv.repeats * experiment.cv.folds)  # j = repeat * K + fold
+        trials = [{**configuration, FOLD_PARAM: j} for j in folds for configuration in configurations]
+    return sorted(trials, key=lambda trial: -_work(experiment.with_axes(configuration_of(trial))))
 
 
 def _work(experiment: Experiment) -> int:

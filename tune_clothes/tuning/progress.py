@@ -20,10 +20,19 @@ from typing import Any, Callable, Mapping, Sequence
 from ray import tune
 
 from tune_clothes.config.labels import Labeller
-from tune_clothes.config.metric_names import EPOCHS_DONE, EPOCHS_TOTAL, FOLD, NODE_ID, is_final_report
+from tune_clothes.config.trial_record import (
+    EPOCHS_DONE,
+    EPOCHS_TOTAL,
+    NODE_ID,
+    TrialStatus,
+    configuration_of,
+    is_final_report,
+)
 
 log = logging.getLogger(__name__)
-FINISHED, FAILED, RUNNING, PENDING, INTERRUPTED = "done", "failed", "running", "pending", "interrupted"
+FINISHED, STOPPED, FAILED = TrialStatus.FINISHED, TrialStatus.STOPPED, TrialStatus.FAILED
+RUNNING, PENDING, INTERRUPTED = TrialStatus.RUNNING, TrialStatus.PENDING, TrialStatus.INTERRUPTED
+DONE = (FINISHED, STOPPED)  # trials that ended as planned: trained every epoch, or stopped by the scheduler
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class PlannedSearch:
 class TrialView:
     """What the line needs of a trial."""
     configuration: tuple  # (axis, value) pairs, without the fold
-    status: str  # FINISHED, FAILED, RUNNING, PENDING or INTERRUPTED
+    status: TrialStatus  # FINISHED, STOPPED, FAILED, RUNNING, PENDING or INTERRUPTED
     done: int  # epochs
     planned: int  # epochs
     value: float | None  # the metric at its latest epoch
@@ -120,9 +129,9 @@ class CompactProgress(tune.Callback):
         planned = int(result.get(EPOCHS_TOTAL, trial.config.get("epochs", self.plan.epochs_per_trial)))
         status = _status(trial.status, is_final_report(result), done,
                          ended=trial.trial_id in self.ended, started_here=trial.trial_id in self.started_here)
-        if status in (FINISHED, FAILED):
+        if status in (*DONE, FAILED):
             planned = done  # a trial stopped early (ASHA) or failed trains no more epochs
-        configuration = tuple(sorted((k, v) for k, v in trial.config.items() if k != FOLD))
+        configuration = tuple(sorted(configuration_of(trial.config).items()))
         return TrialView(configuration, status, done, planned, result.get(self.plan.metric) if done else None)
 
     def _time_left(self, views: list[TrialView], now: float) -> str:
@@ -134,7 +143,7 @@ class CompactProgress(tune.Callback):
         return f"~{_duration((planned - done) / pace)} left"
 
 
-def _status(tune_status: str, final: bool, done: int, ended: bool, started_here: bool) -> str:
+def _status(tune_status: str, final: bool, done: int, ended: bool, started_here: bool) -> TrialStatus:
     """Ours, from Tune's: an interrupted search leaves its running and pending trials TERMINATED too."""
     if final:
         return FINISHED
@@ -143,7 +152,7 @@ def _status(tune_status: str, final: bool, done: int, ended: bool, started_here:
     if tune_status != "TERMINATED":
         return PENDING
     if ended or (done and not started_here):  # stopped early by the scheduler, now or before a resume
-        return FINISHED
+        return STOPPED
     return INTERRUPTED if started_here else PENDING
 
 
@@ -159,7 +168,8 @@ def _counts(views: list[TrialView], plan: PlannedSearch, retries: int) -> str:
     done, planned = _epochs(views, plan)
     waiting = f"{count[PENDING]} pending" if not count[INTERRUPTED] else \
         f"{count[INTERRUPTED]} interrupted, {count[PENDING]} not started"
-    return (f"epochs {done}/{planned}, trials {count[FINISHED]}/{plan.trials} done, {count[RUNNING]} running, "
+    return (f"epochs {done}/{planned}, trials {sum(count[s] for s in DONE)}/{plan.trials} done, "
+            f"{count[RUNNING]} running, "
             f"{waiting}, {count[FAILED]} failed, {retries} retried")
 
 
@@ -168,7 +178,7 @@ def _best(views: list[TrialView], plan: PlannedSearch) -> str:
     values: dict[tuple, list[tuple[float, bool]]] = defaultdict(list)  # configuration -> (value, final)
     for view in views:
         if view.value is not None and view.status != FAILED and math.isfinite(view.value):
-            values[view.configuration].append((float(view.value), view.status == FINISHED))
+            values[view.configuration].append((float(view.value), view.status in DONE))
     if not values:
         return f"best {plan.metric} -"
     pick = max if plan.mode == "max" else min

@@ -19,6 +19,7 @@ from ray.tune.logger import TBXLoggerCallback
 from tune_clothes.config import Experiment
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.labels import plain
+from tune_clothes.config.trial_record import EPOCHS_DONE, configuration_of
 
 SCALARS = (*M.EPOCH_SCALARS, M.LR)  # what a trial's run shows, in this order
 FINAL_METRICS = tuple(name for name in M.EPOCH_SCALARS if name.startswith("val/"))  # HPARAMS' metrics
@@ -44,7 +45,7 @@ class ProjectTensorBoard(TBXLoggerCallback):
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         if trial not in self._writers:
             self.log_trial_start(trial)
-        epoch = result.get(M.EPOCHS_DONE)
+        epoch = result.get(EPOCHS_DONE)
         if epoch is None:
             return
         scalars = {name: float(result[name]) for name in SCALARS if _is_number(result.get(name))}
@@ -60,7 +61,7 @@ class ProjectTensorBoard(TBXLoggerCallback):
         last = self._last.pop(trial, {})
         if not failed and last:  # a failed attempt is retried, or the trial has no final metrics
             from torch.utils.tensorboard.summary import hparams
-            configuration = {k: v for k, v in trial.config.items() if k != M.FOLD}
+            configuration = configuration_of(trial.config)
             metrics = {name: last[name] for name in FINAL_METRICS if name in last}
             for summary in hparams(configuration_hparams(self.experiment, configuration), metrics):
                 writer.file_writer.add_summary(summary)

@@ -1,9 +1,10 @@
 """The trainables: thin adapters from trial parameters to the training core (`train_folds`), sending each
 epoch to Tune.
 
-`fold_trial` (grid mode) trains one configuration on one fold. `cv_trial` (optuna mode) trains one
-configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step and sends the mean over folds
-each epoch, which is what Optuna and ASHA must compare. Both checkpoint every epoch (with each fold's
+`fold_trial` (`SearchMode.FOLD_TRIALS`) trains one configuration on one fold j. `cv_trial`
+(`SearchMode.LOCKSTEP`) trains one configuration on every fold (all R*K of them, with `cv.repeats`) in lock-step
+and sends the mean over folds each epoch, which is what Optuna and ASHA must compare. What a report holds is
+`trial_record.epoch_report`'s business. Both checkpoint every epoch (with each fold's
 validation predictions of that epoch, for the report) and resume from Tune's checkpoint after a failure.
 """
 from __future__ import annotations
@@ -17,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-import numpy as np
 import ray
 import torch
 from ray import tune
 
 from tune_clothes.config import Experiment
-from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.data.folds import FoldPlan
 from tune_clothes.data.image_cache import ImageCache, ensure_image_cache
 from tune_clothes.data.index import DatasetIndex
@@ -51,13 +51,13 @@ class TrialOutOfMemory(RuntimeError):
 
 
 def fold_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    """Grid mode: one configuration on the fold `params["fold"]` (j = repeat * K + fold)."""
-    configuration = {k: v for k, v in params.items() if k != M.FOLD}
-    _train(inputs.experiment.with_axes(configuration), [int(params[M.FOLD])], params, inputs)
+    """One configuration on the fold j = `params["fold"]`."""
+    configuration = record.configuration_of(params)
+    _train(inputs.experiment.with_axes(configuration), [int(params[record.FOLD_PARAM])], params, inputs)
 
 
 def cv_trial(params: dict[str, Any], inputs: TrialInputs) -> None:
-    """Optuna mode: one configuration on every fold in lock-step, reporting the mean over folds each epoch."""
+    """One configuration on every fold in lock-step, reporting the mean over folds each epoch."""
     _train(inputs.experiment.with_axes(params), list(range(inputs.plan.total_folds)), params, inputs)
 
 
@@ -83,23 +83,6 @@ def train_and_report(experiment: Experiment, inputs: TrialInputs,
                     after_epoch=send)
 
 
-def _epoch_metrics(states: dict[int, TrainingState]) -> dict[str, Any]:
-    """One fold: its epoch's metrics. Several: the mean over folds of every metric, its spread, and each fold's
-    own value (`folds/<k>/val/acc`)."""
-    rows = {k: state.history[-1] for k, state in states.items()}
-    if len(rows) == 1:
-        (fold, row), = rows.items()
-        return {**row, M.FOLD: fold}
-    metrics: dict[str, Any] = {}
-    for name in next(iter(rows.values())):
-        values = [row[name] for row in rows.values()]
-        metrics[name] = float(np.mean(values))
-        if name in M.EPOCH_SCALARS:
-            metrics[f"{name}_std"] = float(np.std(values, ddof=1))
-            metrics.update({f"folds/{k}/{name}": row[name] for k, row in rows.items()})
-    return metrics
-
-
 def _send_to_tune(states: dict[int, TrainingState], epochs: int, folds: Mapping[int, FoldData],
                   ids: Sequence[str]) -> None:
     """Send an epoch to Tune with a checkpoint of every fold's state and its validation predictions at this
@@ -107,13 +90,14 @@ def _send_to_tune(states: dict[int, TrainingState], epochs: int, folds: Mapping[
     the predictions behind the trial's last reported metrics: the ones the leaderboard uses."""
     with tempfile.TemporaryDirectory() as directory:
         for fold, state in states.items():
-            save_checkpoint(state.checkpoint(), Path(directory) / f"fold{fold}.pt")
+            save_checkpoint(state.checkpoint(), Path(directory) / record.checkpoint_file(fold))
             (Path(directory) / f"fold{fold}_{CLASS_METRICS_FILE}").write_text(json.dumps(state.class_metrics))
             save_predictions(validation_predictions(state, folds[fold].val, ids),
                              Path(directory) / predictions_file(fold))
         done = next(iter(states.values())).epoch + 1
-        tune.report({**_epoch_metrics(states), M.EPOCHS_DONE: done, M.EPOCHS_TOTAL: epochs, M.NODE_ID: _node_id(),
-                     M.REPORTED_AT: time.time()}, checkpoint=tune.Checkpoint.from_directory(directory))
+        report = record.epoch_report({j: state.history[-1] for j, state in states.items()}, done, epochs,
+                                     {record.NODE_ID: _node_id(), record.REPORTED_AT: time.time()})
+        tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def _node_id() -> str:
@@ -121,13 +105,13 @@ def _node_id() -> str:
 
 
 def _checkpointed_states() -> dict[int, dict[str, Any]]:
-    """fold -> training state from Tune's checkpoint (after a retry or a resumed search), else empty."""
+    """fold j -> training state from Tune's checkpoint (after a retry or a resumed search), else empty."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return {}
     with checkpoint.as_directory() as directory:
-        return {int(path.stem.removeprefix("fold")): load_checkpoint(path)
-                for path in Path(directory).glob("fold*.pt")}
+        return {record.checkpoint_fold(path.name): load_checkpoint(path)
+                for path in Path(directory).glob(record.CHECKPOINT_GLOB)}
 
 
 def _trial_resources() -> tuple[int, str]:

@@ -11,14 +11,14 @@ from matplotlib.ticker import MaxNLocator
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
 from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, OTHER_COLOUR, data_uri, new_figure, styled
 from tune_clothes.analysis.report.inputs import ReportInputs
-from tune_clothes.analysis.results import FINISHED
 from tune_clothes.config import Choice, Experiment
+from tune_clothes.config.trial_record import SearchMode, TrialStatus
 
 TITLE = "Adaptive search"
 
 
 def adaptive_section(inputs: ReportInputs) -> Section:
-    if not inputs.lockstep:
+    if inputs.mode is not SearchMode.LOCKSTEP:
         return Section("adaptive", TITLE, missing="A grid search runs every configuration to the end: there is no "
                        "adaptive search to show (search.algorithm: optuna with search.scheduler: asha is one).")
     runs = trial_runs(inputs)
@@ -72,7 +72,7 @@ def max_epochs(experiment: Experiment) -> int:
 
 
 def _rung_table(runs: pd.DataFrame, rungs: list[int]) -> Table:
-    ended = runs[runs["status"] != FINISHED]
+    ended = runs[runs["status"] != TrialStatus.FINISHED]
     rows = []
     for rung in rungs:
         reached = int((runs["epochs_done"] >= rung).sum())
@@ -96,7 +96,7 @@ def best_so_far_plot(runs: pd.DataFrame, metric: str, mode: str) -> str:
     figure = new_figure(3.0)
     axes = figure.add_subplot()
     x = np.arange(1, len(runs) + 1)
-    done = (runs["status"] == FINISHED).to_numpy()
+    done = (runs["status"] == TrialStatus.FINISHED).to_numpy()
     values = runs["value"].to_numpy(float)
     axes.scatter(x[done], values[done], color=BEST_COLOUR, s=22, label="trained every epoch")
     axes.scatter(x[~done], values[~done], facecolors="none", edgecolors=OTHER_COLOUR, s=22,
@@ -120,7 +120,7 @@ def asha_plot(inputs: ReportInputs, runs: pd.DataFrame, rungs: list[int]) -> str
     curves = inputs.history.groupby(["trial", "epoch"])[inputs.metric].mean()
     for run in runs.itertuples():
         curve = curves.loc[run.trial]
-        finished = run.status == FINISHED
+        finished = run.status == TrialStatus.FINISHED
         axes.plot(curve.index, curve.to_numpy(), color=BEST_COLOUR if finished else OTHER_COLOUR, lw=1.2,
                   alpha=0.9 if finished else 0.6)
         if not finished:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tune_clothes.analysis.leaderboard import COMPLETE, STOPPED, config_labels
+from tune_clothes.analysis.leaderboard import config_labels
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text, number
 from tune_clothes.analysis.report.figures import (
     BEST_COLOUR,
@@ -18,7 +18,7 @@ from tune_clothes.analysis.report.figures import (
     styled,
 )
 from tune_clothes.analysis.report.inputs import ReportInputs
-from tune_clothes.analysis.results import FINISHED
+from tune_clothes.config.trial_record import ConfigurationStatus, TrialStatus
 
 TOP_ROWS = 30  # leaderboard rows on the page; leaderboard.csv has them all
 SPREAD_ROWS = 15  # configurations in the forest plot
@@ -37,7 +37,7 @@ def leaderboard_section(inputs: ReportInputs) -> Section:
     if len(board) > TOP_ROWS:
         blocks.append(Text(f"{len(board) - TOP_ROWS} more configurations are not shown here: leaderboard.csv "
                            f"has every row, with every metric."))
-    unfinished = board[board["status"] != COMPLETE]
+    unfinished = board[board["status"] != ConfigurationStatus.COMPLETE]
     if len(unfinished):
         blocks.append(Table(("configuration", "status", "finished", "failed", "expected", "error", "note"),
                             tuple(_unfinished_row(row) for _, row in unfinished.iterrows()), name="unfinished",
@@ -54,13 +54,14 @@ def _board_row(row: pd.Series, metric: str) -> tuple[Cell, ...]:
             Cell(str(row["comparison"] or ""), column="comparison"),
             *(number(row[c], 3, c) for c in ("p_holm", "prob_equivalent", "prob_best_better")),
             Cell(f"{row['folds_finished']}/{row['folds_expected']}", css="num"),
-            Cell(str(row["status"]), column="status", css="" if row["status"] == COMPLETE else "bad"),
+            Cell(str(row["status"]), column="status",
+                 css="" if row["status"] == ConfigurationStatus.COMPLETE else "bad"),
             Cell(str(row["note"] or "")))
 
 
 def _mean_cell(row: pd.Series, metric: str) -> Cell:
     """The mean over the finished folds; for a configuration ASHA stopped, the fold mean where it stopped."""
-    if row["status"] == STOPPED and pd.notna(row["stopped_mean"]):
+    if row["status"] == ConfigurationStatus.STOPPED and pd.notna(row["stopped_mean"]):
         return Cell(f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}", row["stopped_mean"],
                     "stopped_mean", "num")
     return number(row[f"{metric}/mean"], 4, f"{metric}/mean")
@@ -100,7 +101,7 @@ def spread_section(inputs: ReportInputs) -> Section:
 
 
 def _fold_scores(inputs: ReportInputs, top: pd.DataFrame) -> dict[str, np.ndarray]:
-    finished = inputs.trials[inputs.trials["status"] == FINISHED]
+    finished = inputs.trials[inputs.trials["status"] == TrialStatus.FINISHED]
     grouped = finished.groupby("config")[inputs.metric]
     return {config: pd.to_numeric(grouped.get_group(config), errors="coerce").dropna().to_numpy()
             if config in grouped.groups else np.array([]) for config in top["config"]}

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.comparison import fold_schemes
-from tune_clothes.analysis.leaderboard import COMPLETE, plain_value
+from tune_clothes.analysis.leaderboard import plain_value
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
 from tune_clothes.analysis.report.effects_plots import axis_effects_plot, ordered_values, parallel_coordinates
 from tune_clothes.analysis.report.inputs import ReportInputs
-from tune_clothes.analysis.results import FINISHED
 from tune_clothes.analysis.statistics import corrected_estimate
 from tune_clothes.config import Choice, Range
+from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, TrialStatus
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def effects_section(inputs: ReportInputs) -> Section:
     if not axes:
         return Section("effects", "What each hyperparameter does", missing="Nothing was searched: one "
                        "configuration has no axes to compare.")
-    complete = inputs.board[inputs.board["status"] == COMPLETE]
+    complete = inputs.board[inputs.board["status"] == ConfigurationStatus.COMPLETE]
     if len(complete) < 2:
         return Section("effects", "What each hyperparameter does", missing=f"{len(complete)} configuration(s) "
                        "finished every fold; comparing hyperparameters needs at least 2.")
@@ -73,8 +73,9 @@ def level_effects(inputs: ReportInputs, complete: pd.DataFrame, axis: str) -> li
 
 def _fold_scores(inputs: ReportInputs, complete: pd.DataFrame) -> pd.DataFrame:
     """Configuration x fold j: the metric of each finished fold of the complete configurations."""
-    finished = inputs.trials[(inputs.trials["status"] == FINISHED) & inputs.trials["config"].isin(complete["config"])]
-    return finished.pivot_table(index="config", columns="j", values=inputs.metric, aggfunc="mean")
+    trials = inputs.trials
+    finished = trials[(trials["status"] == TrialStatus.FINISHED) & trials["config"].isin(complete["config"])]
+    return finished.pivot_table(index="config", columns=FOLD_INDEX, values=inputs.metric, aggfunc="mean")
 
 
 def _same(a: object, b: object) -> bool:
@@ -90,7 +91,7 @@ def _effects_caption(inputs: ReportInputs) -> str:
 
 
 def _share_blocks(inputs: ReportInputs, complete: pd.DataFrame) -> list:
-    if inputs.lockstep:
+    if inputs.experiment.search.algorithm == "optuna":  # sampled configurations: no factorial to decompose
         shares, note = optuna_importances(inputs, complete)
     else:
         shares, note = main_effect_shares(complete, inputs.axes, f"{inputs.metric}/mean", inputs.experiment)

@@ -11,16 +11,18 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
-from tune_clothes.analysis.leaderboard import STOPPED, config_labels
-from tune_clothes.analysis.results import NOT_STARTED, TIME_TOTAL, read_reports, search_axes
+from tune_clothes.analysis.leaderboard import config_labels
+from tune_clothes.analysis.results import read_reports, search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment
-from tune_clothes.config.metric_names import EPOCH_SCALARS, EPOCHS_DONE, FOLD
+from tune_clothes.config import trial_record as record
+from tune_clothes.config.metric_names import EPOCH_SCALARS
+from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, SearchMode, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import DATASET_JSON, FOLDS_JSON, VERSIONS_JSON
 from tune_clothes.data.folds import FoldPlan, read_fold_plan
 
-TIMESTAMP = "timestamp"  # Tune's wall-clock time of a report, seconds since 1970
+TIMESTAMP, TIME_TOTAL = record.TUNE_TIMESTAMP, record.TUNE_TIME_TOTAL
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,10 @@ class ReportInputs:
     location: str
     experiment: Experiment
     plan: FoldPlan
-    trials: pd.DataFrame  # results.load_trials, plus `config` (the leaderboard's label) and `j` (repeat*K+fold)
+    trials: pd.DataFrame  # results.load_trials, plus `config` (the leaderboard's label)
     board: pd.DataFrame  # the leaderboard, as leaderboard.csv holds it
     cv: pd.DataFrame  # cv_results, as cv_results.csv holds it
-    history: pd.DataFrame  # one row per (trial, fold j, epoch): see `epoch_history`
+    history: pd.DataFrame  # one row per (trial, fold, epoch): see `epoch_history`
     dataset: dict[str, Any]  # dataset.json ({} when the experiment has none)
     versions: dict[str, str]  # versions.json
 
@@ -44,9 +46,8 @@ class ReportInputs:
         return self.experiment.search.metric
 
     @property
-    def lockstep(self) -> bool:
-        """An Optuna search: a trial trains one configuration on every fold."""
-        return self.experiment.search.algorithm != "grid"
+    def mode(self) -> SearchMode:
+        return self.experiment.search.search_mode
 
     def best(self) -> pd.Series | None:
         best = self.board[self.board["is_best"].astype(bool)]
@@ -54,39 +55,36 @@ class ReportInputs:
 
     def ranked(self, count: int) -> pd.DataFrame:
         """The top `count` ranked configurations that trained to the end, best first (not those ASHA stopped)."""
-        return self.board[self.board["rank"].notna() & (self.board["status"] != STOPPED)].head(count)
+        ranked = self.board["rank"].notna() & (self.board["status"] != ConfigurationStatus.STOPPED)
+        return self.board[ranked].head(count)
 
 
 def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
     plan = read_fold_plan(storage.join(location, FOLDS_JSON))
-    trials = trials.assign(config=config_labels(trials, axes),  # before the filter: as the board labels them
-                           j=trials["repeat"] * plan.folds + trials[FOLD])
-    trials = trials[trials["status"] != NOT_STARTED]  # the page is about trials that ran; the board lists all
-    history = epoch_history(location, trials, plan.total_folds)
-    return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes, plan.folds), history,
+    trials = trials.assign(config=config_labels(trials, axes))  # before the filter: as the board labels them
+    trials = trials[trials["status"] != TrialStatus.NOT_STARTED]  # the page is about trials that ran
+    history = epoch_history(location, trials)
+    return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes), history,
                         _json(storage.join(location, DATASET_JSON)), _json(storage.join(location, VERSIONS_JSON)))
 
 
-def epoch_history(location: str, trials: pd.DataFrame, total_folds: int) -> pd.DataFrame:
-    """One row per (trial, fold j, reported epoch): `trial`, `config`, `j`, `epoch` (1 = the first), `start`
-    and `timestamp` (seconds since 1970: when the trial started, when the epoch was reported), and every
-    per-epoch metric of that fold. A lock-step trial's folds come from its `folds/<j>/<metric>` keys."""
+def epoch_history(location: str, trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (trial, fold, reported epoch): `trial`, `config`, `fold_index` (j), `epoch` (1 = the first),
+    `start` and `timestamp` (seconds since 1970: when the trial started, when the epoch was reported), and every
+    per-epoch metric of that fold (`trial_record.fold_metrics`)."""
     configs = trials.drop_duplicates("trial").set_index("trial")["config"]
     rows = []
     for trial, config in configs.items():
         reports = read_reports(storage.join(location, trial))
         start = _start(reports)
         for report in reports:
-            common = {"trial": trial, "config": config, "epoch": report.get(EPOCHS_DONE), "start": start,
+            common = {"trial": trial, "config": config, "epoch": report.get(record.EPOCHS_DONE), "start": start,
                       TIMESTAMP: report.get(TIMESTAMP), TIME_TOTAL: report.get(TIME_TOTAL)}
-            if FOLD in report:
-                rows.append({**common, "j": report[FOLD], **{m: report.get(m) for m in EPOCH_SCALARS}})
-                continue
-            rows.extend({**common, "j": j, **{m: report.get(f"folds/{j}/{m}") for m in EPOCH_SCALARS}}
-                        for j in range(total_folds))
-    columns = ["trial", "config", "j", "epoch", "start", TIMESTAMP, TIME_TOTAL, *EPOCH_SCALARS]
+            rows.extend({**common, FOLD_INDEX: j, **record.fold_metrics(report, j, EPOCH_SCALARS)}
+                        for j in record.reported_folds(report))
+    columns = ["trial", "config", FOLD_INDEX, "epoch", "start", TIMESTAMP, TIME_TOTAL, *EPOCH_SCALARS]
     history = pd.DataFrame(rows, columns=columns)
     numeric = [c for c in columns if c not in ("trial", "config")]
     history[numeric] = history[numeric].apply(pd.to_numeric, errors="coerce")
@@ -99,7 +97,7 @@ def _start(reports: list[dict[str, Any]]) -> float:
         return np.nan
     first = reports[0]
     try:
-        return float(first[TIMESTAMP]) - float(first.get("time_this_iter_s", 0.0))
+        return float(first[TIMESTAMP]) - float(first.get(record.TUNE_TIME_THIS_ITER, 0.0))
     except (KeyError, TypeError, ValueError):
         return np.nan
 

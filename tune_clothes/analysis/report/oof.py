@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.report.inputs import ReportInputs
-from tune_clothes.analysis.results import FINISHED
 from tune_clothes.analysis.selection import CHECKPOINT_PREFIX
+from tune_clothes.config.trial_record import FOLD_INDEX, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.training.predictions import ValidationPredictions, load_predictions, predictions_file
 
@@ -44,11 +44,11 @@ class OutOfFold:
 
 def out_of_fold(inputs: ReportInputs, config: str) -> OutOfFold:
     """The predictions of every finished fold of `config` at the epoch its trial last reported."""
-    finished = inputs.trials[(inputs.trials["config"] == config) & (inputs.trials["status"] == FINISHED)]
+    finished = inputs.trials[(inputs.trials["config"] == config) & (inputs.trials["status"] == TrialStatus.FINISHED)]
     folds, reported, missing = {}, {}, {}
     checkpoints: dict[str, list[str]] = {}
     for _, row in finished.iterrows():
-        j = int(row["j"])
+        j = int(row[FOLD_INDEX])
         if row["trial"] not in checkpoints:
             checkpoints[row["trial"]] = _checkpoints(storage.join(inputs.location, row["trial"]))
         found = _predictions_at(checkpoints[row["trial"]], j, int(row["epochs_done"]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import logging
-import math
 import time
 
 import jinja2
@@ -24,7 +23,7 @@ from tune_clothes.analysis.report.errors import errors_section
 from tune_clothes.analysis.report.inputs import ReportInputs, read_inputs
 from tune_clothes.analysis.report.model_section import model_section
 from tune_clothes.analysis.report.searched import searched_section
-from tune_clothes.analysis.results import FINISHED
+from tune_clothes.config.trial_record import TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import REPORT_HTML
 
@@ -55,7 +54,7 @@ def render_report(inputs: ReportInputs) -> str:
 def headline(inputs: ReportInputs) -> str:
     """One sentence: how far the search got, and what is best so far."""
     trials = inputs.trials.drop_duplicates("trial")
-    finished = int((trials["status"] == FINISHED).sum())
+    finished = int((trials["status"] == TrialStatus.FINISHED).sum())
     expected = max(expected_trials(inputs), len(trials))
     state = (f"All {finished} trials finished." if finished == expected else
              f"{finished} of {expected} trials finished: the search is still running or was interrupted, or some "
@@ -72,12 +71,8 @@ def headline(inputs: ReportInputs) -> str:
 
 
 def expected_trials(inputs: ReportInputs) -> int:
-    """The trials the search runs when it finishes: every configuration of a grid on every fold, or Optuna's
-    samples (one trial each, all folds inside)."""
-    search = inputs.experiment.search
-    if inputs.lockstep:
-        return search.num_samples
-    return math.prod(len(values.values) for values in search.grid.values()) * inputs.plan.total_folds
+    """The trials the search runs when it finishes."""
+    return inputs.experiment.planned_trials
 
 
 def _version() -> str:

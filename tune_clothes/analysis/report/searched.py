@@ -10,10 +10,10 @@ import pandas as pd
 
 from tune_clothes.analysis.report.blocks import Cell, Facts, Section, Table, Text
 from tune_clothes.analysis.report.inputs import TIMESTAMP, ReportInputs
-from tune_clothes.analysis.results import TIME_TOTAL
 from tune_clothes.config import Choice, Experiment
 from tune_clothes.config.labels import digits_to_tell_apart, readable
 from tune_clothes.config.search_space import Axis
+from tune_clothes.config.trial_record import TUNE_TIME_TOTAL
 from tune_clothes.data.folds import scheme_name
 
 
@@ -114,7 +114,7 @@ def _resources_facts(inputs: ReportInputs) -> list[tuple[str, str]]:
     if history.empty:
         return items + [("time", "no trial has reported an epoch yet")]
     start, end = history["start"].min(), history[TIMESTAMP].max()
-    trial_seconds = history.groupby("trial")[TIME_TOTAL].max()
+    trial_seconds = history.groupby("trial")[TUNE_TIME_TOTAL].max()
     nodes = sorted(str(n) for n in inputs.trials["node"].dropna().unique())
     items += [("wall time", f"{_duration(end - start)}, from the first trial's start "
                             f"({_when(start)}) to the last report ({_when(end)})"),
