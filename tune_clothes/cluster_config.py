@@ -8,7 +8,7 @@
 This module runs the same two functions, without network access and without boto3. It does not check what
 only the cloud or the machines can: AMIs, instance types, quotas, SSH access. `--check-local-files` adds what
 `ray up` would trip over on the laptop once the head is already running: file_mounts sources that do not exist.
-Both functions are private Ray API; the project pins ray==2.60.0, where they were read and tested.
+Both functions are private Ray API (`tuning.ray_internals`), read and tested on Ray 2.60.
 """
 from __future__ import annotations
 
@@ -31,10 +31,6 @@ from tune_clothes.config.loader import unknown_key_message
 
 logger = logging.getLogger(__name__)
 
-#: Ray's logger that prints "setting max workers for <type> to N" at INFO for every node type.
-_RAY_UTIL_LOGGER = "ray.autoscaler._private.util"
-
-
 def validate_cluster_config(path: str | os.PathLike, check_local_files: bool = False) -> dict:
     """Validate a cluster-launcher YAML file; return the config as `ray up` would use it (defaults merged).
 
@@ -48,7 +44,9 @@ def validate_cluster_config(path: str | os.PathLike, check_local_files: bool = F
     # Lazy imports: importing Ray takes about half a second, and only this check needs it.
     import click
     import jsonschema
-    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    from tune_clothes.tuning.ray_internals import cluster_launcher_checks
+    prepare_config, validate_config = cluster_launcher_checks()
 
     with _ray_output_captured() as ray_output:
         try:
@@ -114,7 +112,8 @@ def _ray_output_captured() -> Iterator[io.StringIO]:
     cli_logger prints straight to sys.stdout/sys.stderr (its PANIC line repeats the error we raise), so it is
     redirected; this is process-wide, which is fine for a command-line check but not thread-safe.
     """
-    ray_util_logger = logging.getLogger(_RAY_UTIL_LOGGER)
+    from tune_clothes.tuning.ray_internals import CLUSTER_CHECKS_LOGGER
+    ray_util_logger = logging.getLogger(CLUSTER_CHECKS_LOGGER)
     old_level = ray_util_logger.level
     ray_util_logger.setLevel(logging.WARNING)
     output = io.StringIO()

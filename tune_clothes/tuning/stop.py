@@ -4,7 +4,9 @@ The first signal asks Tune to end its run the way it does on SIGUSR1: no new epo
 experiment state is saved one last time, the trials are stopped, and `fit` returns; the search then ends with
 `SearchInterrupted`, which the command turns into a leaderboard, the resume command and exit status 128 +
 the signal (130, 143). What the trials saved (results, checkpoints) stays as it is, so `--resume` continues.
-A second signal stops at once (`StopNow`, a KeyboardInterrupt): Ray is still shut down on the way out.
+A second signal stops at once: the process exits there and then (an exception raised from a signal handler can
+land in any `__del__` of Ray's, which swallows it, and the stop would go on as before); a local Ray is ended by
+the search's reaper, a cluster ends the trials whose driver is gone.
 
 Tune's own SIGINT handler is turned off (TUNE_DISABLE_SIGINT_HANDLER, set by the runner) so that SIGINT and
 SIGTERM are handled alike, here. Ray's processes ignore a terminal's Ctrl-C (Ray starts them with SIGINT
@@ -13,10 +15,12 @@ blocked) and end with the driver's session.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -50,7 +54,7 @@ class StopRequest:
 
     def handle(self, signum: int, frame) -> None:
         if self.signum is not None:
-            raise StopNow(signum)
+            _exit_now(signum)
         self.signum = signum
         log.warning("%s: stopping the search; what is finished is kept (%s again to stop at once)",
                     signal.Signals(signum).name, "Ctrl-C" if signum == signal.SIGINT else "the signal")
@@ -58,6 +62,14 @@ class StopRequest:
         if not callable(tune_stop):  # Tune's run has not started: there is nothing to save
             raise StopNow(signum)
         signal.raise_signal(signal.SIGUSR1)  # Tune ends its run and saves the experiment state
+
+
+def _exit_now(signum: int) -> NoReturn:
+    log.warning("%s again: stopping at once; the epochs that were running are lost, --resume continues from the "
+                "last checkpoints", signal.Signals(signum).name)
+    logging.shutdown()  # flushes the handlers
+    sys.stdout.flush()
+    os._exit(128 + signum)
 
 
 @contextmanager
