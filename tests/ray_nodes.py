@@ -13,12 +13,14 @@ later plain `ray.init()` try to attach to this cluster after it is gone).
 from __future__ import annotations
 
 import os
+import queue
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,32 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str, inter
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def lines_until(process: subprocess.Popen, text: str, timeout_s: float) -> str:
+    """What `process` printed (text mode) up to and including its first line with `text`; AssertionError with
+    what it printed if it ends first, TimeoutError if neither happens within `timeout_s`. The pipe is read by a
+    thread, so a silent process cannot hang the test."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.put(line)
+            if text in line:
+                return
+        lines.put(None)  # the process closed its output
+    threading.Thread(target=read, daemon=True).start()
+    seen, deadline = [], time.monotonic() + timeout_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {text!r}:\n{''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"the process ended without printing {text!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
 
 
 def running(process: psutil.Process) -> bool:

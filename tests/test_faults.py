@@ -128,22 +128,33 @@ def interrupted(clean_search, tmp_path_factory) -> Interrupted:
                                    # Tune saves its state every 10 s at first; each second here, to wait less
                                    "TUNE_GLOBAL_CHECKPOINT_S": "1"})
     try:
-        saved = wait_for(lambda: _alive(driver) and _finished(CRASHED, saved_trials(location) or {}), 240,
+        saved = wait_for(lambda: _alive(driver) and _finished(CRASHED, saved_trials(location) or {}, location), 240,
                          "Tune to save the crashed trial as finished")
     finally:
         end_processes(process_tree(driver.pid), grace_s=0)  # SIGKILL: Ray then ends the trials of its job
         driver.wait()
     results_then = {name: (location / name / "result.json").read_text() for name, trial in saved.items()
-                    if trial["status"] == "TERMINATED"}
+                    if _complete(trial, location / name)}
     _, page = _report_of(location)  # the interrupted search: the report says so, and draws what there is
     report = search_and_summarize(load_experiment(space), SearchOptions(resume=True))
     return Interrupted(location, list((root / "fired").iterdir()), saved, results_then, "".join(page.text), report)
 
 
-def _finished(config: dict, saved: dict[str, dict]) -> dict[str, dict] | None:
-    """`saved` if it lists the trial of `config` as finished."""
-    done = any(t["config"] == config and t["status"] == "TERMINATED" for t in saved.values())
+def _finished(config: dict, saved: dict[str, dict], location: Path) -> dict[str, dict] | None:
+    """`saved` if it lists the trial of `config` as finished and its result.json says so too: Tune saves its state
+    and copies the trials' files to storage separately, so one can be ahead of the other."""
+    done = any(t["config"] == config and _complete(t, location / name) for name, t in saved.items())
     return saved if done else None
+
+
+def _complete(saved: dict, trial_dir: Path) -> bool:
+    """Finished in Tune's saved state and in the trial's result.json."""
+    path = trial_dir / "result.json"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    try:
+        return saved["status"] == "TERMINATED" and bool(lines) and record.is_final_report(json.loads(lines[-1]))
+    except ValueError:  # a line being written
+        return False
 
 
 def _alive(driver: subprocess.Popen) -> bool:
@@ -166,7 +177,7 @@ def test_a_crash_mid_epoch_is_retried_from_the_checkpoint_with_the_same_result(i
 
 def test_a_killed_driver_resumes_without_rerunning_finished_trials(interrupted, clean_search):
     before = interrupted.results_then
-    assert 0 < len(before) < 3 and not _finished(HELD, interrupted.saved)
+    assert 0 < len(before) < 3 and not _finished(HELD, interrupted.saved, interrupted.location)
     after = {trial.name: (trial / "result.json").read_text() for trial in trial_dirs(interrupted.location)}
     assert len(after) == 3 and {name: after[name] for name in before} == before  # finished: not run again
     resumed = board(interrupted.report).drop(columns="rank")

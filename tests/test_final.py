@@ -219,3 +219,20 @@ def test_final_refuses_what_it_cannot_build_from(clean_search, tmp_path, capsys)
     assert "no fold of any configuration has finished" in capsys.readouterr().err
     assert run(final, location, "--resume", "--out", tmp_path / "y") == 2
     assert "--resume: no refit was started" in capsys.readouterr().err
+
+
+def test_after_final_no_tensorboard_run_of_the_experiment_shows_rays_bookkeeping(fashion_search):
+    """`tensorboard --logdir` on the experiment, as the README says, after `final`: the refit's run has the
+    project's metrics under their own names, as the search's trials have; no `ray/...` tag anywhere."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    _, summary = fashion_search
+    location = Path(summary.location)
+    if not (location / "final" / "model.json").is_file():
+        assert run(final, location) == 0
+    runs = sorted({path.parent for path in location.rglob("events.out.tfevents.*")})
+    assert location / "final" / "refit" / "pool" in runs
+    for folder in runs:
+        tags = EventAccumulator(str(folder)).Reload().Tags()["scalars"]
+        assert not [tag for tag in tags if tag.startswith("ray/")], folder
+    refit_tags = EventAccumulator(str(location / "final" / "refit" / "pool")).Reload().Tags()["scalars"]
+    assert {M.TRAIN_LOSS, M.VAL_ACC} <= set(refit_tags)

@@ -26,6 +26,14 @@ def experiment(tmp_path, images_per_class=24, model="fashion_cnn", **train):
 
 
 @pytest.fixture
+def torch_threads():
+    """Sets torch's (process-wide) thread count for one test, and gives the old one back after it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def small(tmp_path):
     exp = experiment(tmp_path)
     return exp.recipe, prepare_fold(exp, 0)
@@ -42,9 +50,9 @@ class StopAfter(Callback):
             raise KeyboardInterrupt
 
 
-def test_resumed_run_equals_uninterrupted_run(small, tmp_path):
+def test_resumed_run_equals_uninterrupted_run(small, tmp_path, torch_threads):
     exp, data = small
-    torch.set_num_threads(1)
+    torch_threads(1)
     full = fit(exp, data)
     with pytest.raises(KeyboardInterrupt):
         fit(exp, data, [CheckpointCallback(tmp_path / "ck"), StopAfter(1)])
@@ -84,11 +92,11 @@ def test_tensorboard_gets_every_epoch_scalar_and_the_hparams(small, tmp_path):
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
 
 
-def test_training_learns_the_synthetic_data(tmp_path):
+def test_training_learns_the_synthetic_data(tmp_path, torch_threads):
     exp = experiment(tmp_path, images_per_class=100, epochs=10, augment=False, step_lr=False, lr=0.001,
                      image_size=28, batch_size=16)
     data = prepare_fold(exp, 0)
-    torch.set_num_threads(2)
+    torch_threads(2)
     history = fit(exp.recipe, data).history
     chance = 1 / len(data.class_names)
     assert history[-1][M.TRAIN_LOSS] < history[0][M.TRAIN_LOSS]
@@ -166,3 +174,17 @@ def test_only_a_training_epoch_leaves_out_a_last_batch_of_one_image():
     assert all(sorted(images) == list(range(17)) for images in epochs(17, 8, train=False))  # validation: all
     assert [len(images) for images in epochs(18, 8, train=True)] == [18] * 4  # a last batch of 2 trains
     assert epochs(1, 8, train=False, count=1) == [[0]]  # predicting one image
+
+
+def test_class_weights_are_the_inverse_class_frequency_of_the_training_part(tmp_path):
+    """Counts 6, 2, 0 and 4: weights 4/6, 4/2, 0 and 4/4 (inverse frequency, averaging 1 over the classes
+    present; an absent class weighs nothing), in the loss the training uses."""
+    from tune_clothes.training.fit import Trainer
+    exp = experiment(tmp_path)
+    labels = np.array([0] * 6 + [1] * 2 + [3] * 4)
+    images = LabelledImages(tmp_path / "unused.npy", np.arange(12), labels)
+    data = FoldData(images, images, ("a", "b", "c", "d"))
+    weights = Trainer(exp.recipe, data).loss_fn.weight
+    assert weights.tolist() == pytest.approx([4 / 6, 2.0, 0.0, 1.0])
+    unweighted = experiment(tmp_path, class_weights=False)
+    assert Trainer(unweighted.recipe, data).loss_fn.weight is None

@@ -11,11 +11,13 @@ import pytest
 from conftest import write_jpeg
 from PIL import Image
 
-from tune_clothes.config import DatasetConfig
+from tune_clothes.config import CVConfig, DatasetConfig
 from tune_clothes.data import image_cache
 from tune_clothes.data.datasets import load_index
 from tune_clothes.data.decode import ImageDecodeError, decode_image
+from tune_clothes.data.folds import plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.training.fold_data import fold_data, pool_data
 
 
 def index_of(root: Path, cache: Path, **kw):
@@ -62,6 +64,14 @@ def test_an_image_broken_after_validation_is_left_out_and_reported(clothing_root
     assert list(cache.failed) == [3]
     assert index.ids[3] in cache.failed[3]
     assert not cache.open()[3].any()
+    plan = plan_folds(index, CVConfig(folds=3), [None])
+    parts = [fold_data(cache, index, plan, None, j) for j in range(3)]
+    pool = pool_data(cache, index, plan, plan.fold(None, 0)[1])
+    trained = np.concatenate([part.train.positions for part in parts])
+    validated = np.concatenate([part.val.positions for part in parts])
+    assert 3 not in trained and 3 not in validated and 3 not in pool.train.positions and 3 not in pool.val.positions
+    assert sorted(validated) == [i for i in range(len(index)) if i != 3]  # every other image is still used
+    assert len(pool.train.positions) == len(index) - 1
 
 
 def test_parallel_build_equals_serial_build(clothing_root, tmp_path, monkeypatch):
@@ -73,12 +83,13 @@ def test_parallel_build_equals_serial_build(clothing_root, tmp_path, monkeypatch
     assert np.array_equal(serial, parallel)
 
 
-# A builder process for the test below: its build takes a second and writes when it starts and ends to a
-# shared log, and it asks for the cache only once the other builder is ready too, so the two overlap.
+# A builder process for the test below: it writes to a shared log when it asks for the cache and when a build
+# starts and ends, and a build goes on only once both processes have asked: so the other one asks while the
+# build runs, whatever the machine's load, and must wait for it (without the lock it would build too).
 BUILDER = """
 import sys, time
 from pathlib import Path
-from tune_clothes.config import DatasetConfig
+from tune_clothes.config import CVConfig, DatasetConfig
 from tune_clothes.data import image_cache
 from tune_clothes.data.datasets import load_index
 root, cache, name = sys.argv[1:4]
@@ -88,7 +99,9 @@ def note(event):
         out.write(f"{name} {event} {time.time()!r}\\n")
 def slow_build(*args):
     note("start")
-    time.sleep(1.0)  # seconds: the other process asks for the cache during this build
+    deadline = time.monotonic() + 60
+    while log.read_text().count(" ask ") < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
     real_build(*args)
     note("end")
 real_build, image_cache._build = image_cache._build, slow_build
@@ -96,6 +109,7 @@ index = load_index(DatasetConfig(kind="clothing", root=root, cache_dir=cache))
 (Path(cache) / f"ready-{name}").touch()
 while len(list(Path(cache).glob("ready-*"))) < 2:
     time.sleep(0.005)
+note("ask")
 path = image_cache.ensure_image_cache(index, 20, Path(cache)).path
 note("got")
 print(path)
@@ -112,6 +126,7 @@ def test_two_processes_building_at_once_wait_for_one_build(clothing_root, tmp_pa
     builds = [(name, float(t)) for name, event, t in events if event == "start"]
     assert len(builds) == 1, f"both processes built the cache at once: {events}"  # the lock makes one wait
     end = max(float(t) for _, event, t in events if event == "end")
+    assert all(float(t) < end for _, event, t in events if event == "ask")  # both asked during the build
     assert all(float(t) >= end for _, event, t in events if event == "got")  # the other waited for the build
     assert len(list((tmp_path / "images").glob("*.npy"))) == 1  # no temporary file left behind
 

@@ -23,7 +23,7 @@ import psutil
 import pytest
 import yaml
 from conftest import tiny_space
-from ray_nodes import end_processes, process_tree, running, wait_for
+from ray_nodes import end_processes, lines_until, process_tree, running, wait_for
 from test_faults import saved_trials
 
 from tune_clothes import search
@@ -47,16 +47,6 @@ def finished_trials(location: Path) -> dict[str, str]:
     return finished
 
 
-def lines_until(process: subprocess.Popen, text: str) -> str:
-    """What `process` printed up to and including its first line with `text` (all of it, if it ended first)."""
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if text in line:
-            break
-    return "".join(lines)
-
-
 def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_path, capfd):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
@@ -77,7 +67,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     try:
         wait_for(first_trial_finished, TIMEOUT_S, "Tune to save a trial as finished")
         os.killpg(driver.pid, signal.SIGINT)
-        before_stop = lines_until(driver, "SIGINT: stopping the search")
+        before_stop = lines_until(driver, "SIGINT: stopping the search", TIMEOUT_S)
         # released once the search is stopping: the held trial ends its epoch and Tune stops it, instead of
         # killing it after its 10 s grace (the README says so), which would only make the test slower
         (tmp_path / "release").touch()

@@ -152,6 +152,7 @@ def test_predict_classifies_awkward_files_and_reports_the_broken_ones(random_mod
         row = rows[str(files[name])]
         assert row["error"] == "" and row["label_1"] in CLASSES, name
         assert float(row["prob_1"]) >= float(row["prob_2"])
+    assert len(tables["torch"]) == len(tables["onnx"]) == 11
     for torch_row, onnx_row in zip(tables["torch"], tables["onnx"]):
         assert (torch_row["label_1"], torch_row["error"]) == (onnx_row["label_1"], onnx_row["error"])
         if not torch_row["error"]:
@@ -201,3 +202,25 @@ def test_the_refit_trains_on_the_whole_pool_and_never_on_the_locked_holdout(clot
     np.testing.assert_array_equal(data.val.positions, monitor)
     with pytest.raises(ValueError, match="never from the locked holdout"):
         pool_data(cache, index, plan, plan.holdout)
+
+
+def test_a_resnet18_exports_to_onnx_that_scores_as_pytorch(tmp_path):
+    """The Clothing Dataset's network (resnet18 and its BatchNorm head), random weights, at 64 px: onnxruntime
+    gives PyTorch's scores on a batch and on a single image."""
+    import onnxruntime
+
+    from tune_clothes.config import ModelConfig
+    from tune_clothes.packaging.bundle import ModelBundle
+    from tune_clothes.training.models import build_model
+    torch.manual_seed(0)
+    network = build_model(ModelConfig(name="resnet18"), len(CLASSES))
+    network.train()(torch.randn(8, 3, 64, 64))  # BatchNorm statistics that are not the identity
+    bundle = ModelBundle("refit", "resnet18", CLASSES, 64, 3, (network.state_dict(),))
+    pixels = np.random.default_rng(1).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    check = export_onnx(bundle, tmp_path / ONNX_FILE, model_input(pixels, 3))
+    assert check.images == 5 and check.top1_agreement == 1.0 and check.max_abs_diff <= 1e-3
+    session = onnxruntime.InferenceSession(str(tmp_path / ONNX_FILE), providers=["CPUExecutionProvider"])
+    expected = bundle.network()(model_input(pixels, 3)).detach().numpy()
+    for batch in (model_input(pixels, 3).numpy(), model_input(pixels[:1], 3).numpy()):
+        (scores,) = session.run(None, {session.get_inputs()[0].name: batch})
+        assert np.abs(scores - expected[:len(batch)]).max() <= 1e-3

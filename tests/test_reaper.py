@@ -15,12 +15,18 @@ from tune_clothes.tuning.reaper import MARKER
 
 SEARCH = f"""
 import json, os, subprocess, sys, time
+import psutil
 from tune_clothes.tuning.session import _reaper
 os.environ[{MARKER!r}] = "test-marker"
 with _reaper("test-marker"):
+    (reaper,) = [p for p in psutil.Process().children() if "tuning.reaper" in " ".join(p.cmdline())]
     seen = subprocess.Popen(["sleep", "300"], env={{k: v for k, v in os.environ.items() if k != {MARKER!r}}})
-    time.sleep(2.5)  # the reaper looks every second
-    marked = subprocess.Popen(["sleep", "300"])  # started after its last look: found by its marker
+    waits = reaper.num_ctx_switches().voluntary
+    # The reaper blocks once per look, in its wait on the pipe: the second wait it enters from now on comes
+    # after a whole look that began after `seen` started (one more for margin), however loaded the machine is.
+    while reaper.num_ctx_switches().voluntary < waits + 3:
+        time.sleep(0.05)
+    marked = subprocess.Popen(["sleep", "300"])  # started after its looks so far: found by its marker
     print(json.dumps([seen.pid, marked.pid]), flush=True)
     time.sleep(300)
 """

@@ -21,6 +21,7 @@ from PIL import Image
 
 from tune_clothes import report
 from tune_clothes.analysis.leaderboard import config_labels
+from tune_clothes.analysis.report.board import TOP_ROWS
 from tune_clothes.analysis.report.errors import GALLERY_SIZE
 from tune_clothes.analysis.report.gallery import THUMBNAIL_SIDE
 from tune_clothes.analysis.report.inputs import read_inputs
@@ -94,6 +95,7 @@ def assert_numbers_equal_the_csv_files(location: str | Path, page: ReportPage, m
     """The page's leaderboard and fold scores hold exactly the numbers of leaderboard.csv and cv_results.csv."""
     board = pd.read_csv(Path(location) / LEADERBOARD_CSV).set_index("config")
     rows = page.rows("leaderboard")
+    assert len(rows) == min(len(board), TOP_ROWS) > 0
     assert [row["config"]["text"] for row in rows] == list(board.index[:len(rows)])
     for row in rows:
         expected = board.loc[row["config"]["text"]]

@@ -139,6 +139,7 @@ def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(messy_s
     rungs = page.rows("asha_rungs")
     assert [int(row["rung"]["value"]) for row in rungs if "rung" in row] == [1, 2]  # 3 epochs, grace 1, factor 2
     ended = sum(int(row["stopped"]["value"]) for row in rungs)
-    assert ended == (board["status"] != "complete").sum()  # every configuration ASHA stopped, at its rung
+    assert ended == (board["status"] == "stopped").sum() >= 1  # every configuration ASHA stopped, at its rung
+    assert ended == (board["status"] != "complete").sum()
     assert_numbers_equal_the_csv_files(summary.location, page)
     assert check_out_of_fold(summary.location) >= 1  # lock-step trials: every fold in one trial

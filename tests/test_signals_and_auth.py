@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import tiny_space
-from ray_nodes import end_processes, process_tree, running, wait_for
+from ray_nodes import end_processes, lines_until, process_tree, running, wait_for
 
 from tune_clothes.tuning.faults import ENV_VAR
 
@@ -44,11 +44,7 @@ class HeldSearch:
         self.read: list[str] = []  # lines read before `finish`
 
     def read_until(self, text: str) -> None:
-        for line in self.driver.stdout:
-            self.read.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"the search ended without printing {text!r}:\n{''.join(self.read)}")
+        self.read.append(lines_until(self.driver, text, TIMEOUT_S))
 
     def wait_until_training(self) -> None:
         """Until a trial has reported an epoch (Tune's run is on, so a signal has something to stop)."""

@@ -61,6 +61,8 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
     finished = record.is_final_report(last)
     status = (TrialStatus.FINISHED if finished else TrialStatus.FAILED if error else
               ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
+    if error and ended and ended.get("reason"):  # why the search did not retry it
+        error = f"{error} ({ended['reason']})"
     common = {**{axis: params.get(axis) for axis in axes}, "status": status.value,
               "error": None if finished else error, "epochs_done": last.get(record.EPOCHS_DONE, 0), "trial": name,
               "node": last.get(record.NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}

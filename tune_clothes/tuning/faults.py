@@ -1,5 +1,5 @@
-"""Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch, a simulated CUDA
-out-of-memory error, or a hold (the trial waits until a file exists, so a test can act while it is surely
+"""Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch (an exception of the
+training code), a killed trial process, a simulated CUDA out-of-memory error, or a hold (the trial waits until a file exists, so a test can act while it is surely
 mid-training). Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
 
     [{"kind": "crash", "epoch": 1, "batch": 2, "fold": 0, "axes": {"lr": 0.01}, "once_dir": "/tmp/faults"}]
@@ -25,7 +25,7 @@ from tune_clothes.config.trial_record import configuration_of
 from tune_clothes.training.fit import Callback, TrainingState
 
 ENV_VAR = "TUNE_CLOTHES_FAULTS"
-KINDS = ("crash", "oom", "hold")
+KINDS = ("crash", "kill", "oom", "hold")
 HOLD_LIMIT_S = 600.0  # a hold never released ends as a crash after this many seconds
 
 
@@ -35,7 +35,7 @@ class InjectedCrash(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "crash", "oom" or "hold"
+    kind: str  # one of KINDS
     epoch: int  # fires during this epoch (0-based) ...
     batch: int = 0  # ... after this training batch
     fold: int | None = None  # None: every fold
@@ -86,6 +86,8 @@ class FaultInjector(Callback):
             marker.touch()
         if fault.kind == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        if fault.kind == "kill":  # as the kernel's OOM killer or a lost node would end it: no exception at all
+            os._exit(9)
         if fault.kind == "hold":
             _wait_for(Path(fault.release_file), f"held at epoch {fault.epoch} ({self.trial_key})")
             return

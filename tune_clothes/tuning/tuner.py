@@ -15,6 +15,7 @@ from tune_clothes.config import Experiment
 from tune_clothes.training.models import fetch_pretrained_weights
 from tune_clothes.tuning.cluster_checks import check_shared_storage, check_trials_fit, cluster_nodes, this_machine
 from tune_clothes.tuning.endings import RecordEarlyEndings
+from tune_clothes.tuning.retries import NoRetryOfRepeatedFailures
 from tune_clothes.tuning.session import RayTarget, cluster_address, ray_session
 from tune_clothes.tuning.stop import stop_on_signals
 from tune_clothes.tuning.tensorboard import ProjectTensorBoard
@@ -109,7 +110,8 @@ def _run_config(spec: TunerSpec, verbose: bool) -> tune.RunConfig:
         name=os.path.basename(spec.location), storage_path=os.path.dirname(spec.location), checkpoint_config=keep,
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
         # ProjectTensorBoard replaces Ray's TensorBoard logger
-        callbacks=[spec.progress, ProjectTensorBoard(spec.experiment), RecordEarlyEndings(spec.location)],
+        callbacks=[spec.progress, ProjectTensorBoard(spec.experiment), RecordEarlyEndings(spec.location),
+                   NoRetryOfRepeatedFailures(spec.location, search.max_failures)],
         verbose=2 if verbose else 0)
 
 
