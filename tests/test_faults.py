@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -69,6 +70,24 @@ def test_the_report_lists_the_failed_configurations_with_their_errors(failing_se
     assert "injected crash at epoch 1" in unfinished["lr=0.01"]["error"]["text"]
     assert page.sections["errors"] and "Where the best configuration errs: lr=0.001" in html
     assert_numbers_equal_the_csv_files(failing_search.location, page)
+
+
+def test_a_configuration_that_finished_some_folds_is_drawn_where_the_leaderboard_counts_it(failing_search,
+                                                                                          tmp_path):
+    """The failing search without lr=0.001 (as if it were the only configuration): lr=0.01 finished fold 1 and
+    failed on fold 0, so nothing can be ranked; the report draws its finished fold, marked, instead of saying
+    that no configuration finished a fold."""
+    location = tmp_path / "partial"
+    shutil.copytree(failing_search.location, location)
+    for trial in location.glob("lr=0.001_fold*"):
+        shutil.rmtree(trial)
+    html, page = _report_of(location)
+    assert "No configuration has finished a fold yet" not in html
+    assert all(page.sections[name] for name in ("spread", "curves", "errors"))
+    assert "Where the best configuration errs: lr=0.01 (failed: 1 of 2 folds finished)" in html
+    assert "the best finished folds are those of lr=0.01 (failed: 1 of 2 folds finished)" in html
+    assert len(page.rows("fold_accuracy")) == 1  # its one finished fold's predictions
+    assert [row["config"]["text"] for row in page.rows("fold_scores")] == ["lr=0.01"]
 
 
 def _report_of(location: str | Path):

@@ -72,6 +72,9 @@ def test_final_refits_on_the_pool_and_measures_the_locked_test_once(fashion_sear
     assert [row[M.EPOCH] for row in refit_rows] == list(range(info["training"]["epochs"]))
     assert "as many optimizer steps as the fold models took to reach their best val/acc: they did after" in shown
     assert "acc*              CV 0." in shown and ", test 0." in shown and "locked holdout (40 images" in shown
+    assert f"report: {location / 'report.html'}" in shown  # rewritten, with the model in its final section
+    from test_report import read_page
+    assert read_page(location)[1].sections["final"]
     test = json.loads((folder / "test_metrics.json").read_text())
     expected = recompute_holdout_metrics(folder, location, root)
     assert test["metrics"]["acc"]["value"] == pytest.approx(expected["acc"]) and expected["acc"] > 0.5

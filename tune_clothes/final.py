@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{resume_command(args, request.out)}")
         return stopped.exit_status
     print(final.summary)
+    if request.out == Path(location) / FINAL_DIR:  # the folder the report's final-model section shows
+        from tune_clothes.analysis.report.page import write_report_after  # matplotlib: only when needed
+        written = write_report_after(location, "the model folder")
+        if written is not None:
+            print(f"report: {written} (its final-model section is this model)")
     return 0
 
 

@@ -97,13 +97,15 @@ def resume_command(args: argparse.Namespace, experiment: Experiment) -> str:
 def _write_report(location: str) -> None:
     """The search's results are on disk and printed by now: TensorBoard's per-configuration runs or a report
     that cannot be drawn is logged, with the command that retries it, and does not change the exit status."""
-    from tune_clothes.analysis.report.page import write_report  # matplotlib and Jinja2: only when needed
+    from tune_clothes.analysis.report.page import write_report_after  # matplotlib and Jinja2: only when needed
     try:
         write_configuration_curves(location)
-        print(f"report: {write_report(location)}")
     except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
-        log.exception("report.html or TensorBoard's cv_mean runs could not be written; the results are "
-                      "complete: retry with python -m tune_clothes.report %s", location)
+        log.exception("TensorBoard's cv_mean runs could not be written; the results are complete: retry with "
+                      "python -m tune_clothes.report %s", location)
+    written = write_report_after(location, "the search's results")
+    if written is not None:
+        print(f"report: {written}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tune_clothes.config import ModelConfig
+from tune_clothes.config import trial_record as record
 from tune_clothes.data.clothing import image_path, read_images_csv
 from tune_clothes.packaging.bundle import MODEL_PT, ModelBundle, save_bundle
 from tune_clothes.packaging.inference import BATCH_SIZE, file_pixels, model_input
@@ -113,7 +114,7 @@ def refit_against_fold_trial(location: str, epochs: int) -> None:
                                   lambda job: run_refit(job, RayOptions(num_cpus=2)))
         wall = time.perf_counter() - started
         refit = _rows(next(Path(out).glob("refit/pool/result.json")))
-    in_trial = refit[-1]["time_total_s"]
+    in_trial = refit[-1][record.TUNE_TIME_TOTAL]
     print(f"\nfinal --strategy refit on {location}: {wall:.1f} s; the refit trial {in_trial:.1f} s of it for "
           f"{len(refit)} epochs (Tune's time inside the trial), the rest {wall - in_trial:.1f} s (Ray and the "
           f"trial's process starting, data checks, ONNX export and check, the test set)")
@@ -140,7 +141,7 @@ def _epoch_seconds(location: str, axes: dict, epochs: int) -> tuple[tuple[float,
     results = []
     for data in (fold, pool_data(cache, index, plan, fold.val.positions)):
         state = fit(recipe, data)
-        results.append((state.history[-1]["time/train_s"], len(data.train)))
+        results.append((state.history[-1][record.TRAIN_SECONDS], len(data.train)))
     return results[0], results[1]
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from tune_clothes.config import metric_names as M
+from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.training.augment import build_transform, normalize_batch
 from tune_clothes.training.fit import fit
@@ -47,7 +48,7 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so a busy moment of the machine hits both
             bare_rates += _bare_loop(experiment, data, args.epochs)
             history = fit(experiment.recipe, data).history
-            fit_rates += [len(data.train) / row["time/train_s"] for row in history[1:]]
+            fit_rates += [len(data.train) / row[record.TRAIN_SECONDS] for row in history[1:]]
         bare_rate, fit_rate = float(np.median(bare_rates)), float(np.median(fit_rates))
     print(f"{args.model} at {args.size} px, batch {args.batch_size}, {args.threads} threads, "
           f"{len(data.train)} training images, fit workers {args.workers}")

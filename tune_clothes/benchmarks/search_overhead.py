@@ -87,7 +87,7 @@ def _trials(location: Path) -> list[Trial]:
     for result in sorted(location.glob("*/result.json")):
         rows = [json.loads(line) for line in result.read_text().splitlines()]
         first = rows[0][record.REPORTED_AT]
-        trials.append(Trial(first - rows[0]["time_this_iter_s"], first - rows[0]["time/epoch_s"],
+        trials.append(Trial(first - rows[0][record.TUNE_TIME_THIS_ITER], first - rows[0][record.EPOCH_SECONDS],
                             rows[-1][record.REPORTED_AT], sum(row[record.EPOCH_SECONDS] for row in rows)))
     return trials
 

@@ -17,7 +17,7 @@ from tune_clothes.analysis.report.figures import (
     short_labels,
     styled,
 )
-from tune_clothes.analysis.report.inputs import ReportInputs
+from tune_clothes.analysis.report.inputs import ReportInputs, partial_note
 from tune_clothes.config.trial_record import ConfigurationStatus, TrialStatus
 
 TOP_ROWS = 30  # leaderboard rows on the page; leaderboard.csv has them all
@@ -87,15 +87,17 @@ def _legend(board: pd.DataFrame) -> str:
 
 
 def spread_section(inputs: ReportInputs) -> Section:
-    top = inputs.ranked(SPREAD_ROWS)
+    top = inputs.shown(SPREAD_ROWS)
     if top.empty:
         return Section("spread", "Fold spread", missing="No configuration has finished a fold yet.")
     scores = _fold_scores(inputs, top)
+    partial = "" if (top["status"] == ConfigurationStatus.COMPLETE).all() else (
+        " A configuration marked with its status did not finish every fold: only its finished folds are drawn.")
     blocks = [Figure(forest_plot(top, scores, inputs.metric),
                      f"forest plot of {inputs.metric} per fold for the top {len(top)} configurations",
                      f"Each fold's {inputs.metric} (dots), the mean (square) and its corrected interval (line) "
                      f"of the top {len(top)} configurations on one axis; the band is the best's interval. "
-                     f"Configurations tied with the best are light blue."),
+                     f"Configurations tied with the best are light blue.{partial}"),
               _fold_table(inputs, top)]
     return Section("spread", "Fold spread of the top configurations", blocks)
 
@@ -123,7 +125,8 @@ def forest_plot(top: pd.DataFrame, scores: dict[str, np.ndarray], metric: str) -
         if pd.notna(row[f"{metric}/ci_low"]):
             axes.hlines(y, row[f"{metric}/ci_low"], row[f"{metric}/ci_high"], color=colour, lw=2)
         axes.plot(row[f"{metric}/mean"], y, "s", color=colour, ms=6)
-    axes.set_yticks(range(len(top)), short_labels(list(top["config"]), 60))
+    labels = [row["config"] + partial_note(row) for _, row in top.iterrows()]
+    axes.set_yticks(range(len(top)), short_labels(labels, 90))
     axes.invert_yaxis()
     axes.set_xlabel(f"{metric} (one dot per fold)")
     axes.grid(axis="x", alpha=0.3)

@@ -8,14 +8,14 @@ from matplotlib.ticker import MaxNLocator
 
 from tune_clothes.analysis.report.blocks import Figure, Section
 from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, data_uri, new_figure, styled
-from tune_clothes.analysis.report.inputs import ReportInputs
+from tune_clothes.analysis.report.inputs import ReportInputs, partial_note
 
 CURVE_CONFIGS = 3  # configurations shown
 PANELS = ("loss", "acc", "precision_macro", "recall_macro")  # the seed's four plots, train and val each
 
 
 def curves_section(inputs: ReportInputs) -> Section:
-    top = inputs.ranked(CURVE_CONFIGS)
+    top = inputs.shown(CURVE_CONFIGS)
     history = inputs.history[inputs.history["config"].isin(top["config"])]
     if top.empty or history.empty:
         return Section("curves", "Learning curves", missing="No configuration has finished a fold yet.")
@@ -23,7 +23,8 @@ def curves_section(inputs: ReportInputs) -> Section:
     short = inputs.metric.split("/", 1)[1]
     if short not in panels:
         panels.append(short)
-    uri = learning_curves(history, list(top["config"]), panels)
+    titles = {row["config"]: row["config"] + partial_note(row) for _, row in top.iterrows()}
+    uri = learning_curves(history, titles, panels)
     caption = ("Per epoch, the mean over folds (line) and the range from the lowest to the highest fold (band); "
                "training dashed (red), validation solid (blue). Rows: the top configurations, best first. A fold "
                "that has not reached an epoch yet is not in that epoch's mean.")
@@ -32,7 +33,8 @@ def curves_section(inputs: ReportInputs) -> Section:
 
 
 @styled
-def learning_curves(history: pd.DataFrame, configs: list[str], panels: list[str]) -> str:
+def learning_curves(history: pd.DataFrame, configs: dict[str, str], panels: list[str]) -> str:
+    """`configs`: configuration -> the title of its row."""
     figure = new_figure(1.9 * len(configs) + 0.4)
     grid = figure.subplots(len(configs), len(panels), squeeze=False, sharex="row")
     for row, config in enumerate(configs):
@@ -49,7 +51,7 @@ def learning_curves(history: pd.DataFrame, configs: list[str], panels: list[str]
             axes.grid(alpha=0.3)
             if row == len(configs) - 1:
                 axes.set_xlabel("epoch")
-        grid[row][0].set_ylabel(_wrap(config), fontsize=7)
+        grid[row][0].set_ylabel(_wrap(configs[config]), fontsize=7)
     grid[0][0].legend(loc="best")
     return data_uri(figure)
 

@@ -16,6 +16,7 @@ from tune_clothes.analysis.leaderboard import plain_value
 from tune_clothes.analysis.report.figures import BEST_COLOUR, OTHER_COLOUR, data_uri, new_figure, styled
 from tune_clothes.config import Choice
 from tune_clothes.config.labels import digits_to_tell_apart, readable
+from tune_clothes.config.trial_record import ConfigurationStatus
 
 if TYPE_CHECKING:
     from tune_clothes.analysis.report.effects import LevelEffect
@@ -77,7 +78,7 @@ def parallel_coordinates(inputs: ReportInputs) -> str:
     colours = colormaps["viridis"](norm(board[f"{metric}/mean"].to_numpy(float)))
     order = np.argsort(board[f"{metric}/mean"].to_numpy(float) * (1 if inputs.experiment.search.mode == "max" else -1))
     x = np.arange(len(columns) + 1)
-    complete = (board["status"] == "complete").to_numpy()
+    complete = (board["status"] == ConfigurationStatus.COMPLETE).to_numpy()
     lines = LineCollection([np.column_stack([x, positions[i]]) for i in order], colors=colours[order],
                            linestyles=["solid" if complete[i] else "dashed" for i in order],
                            linewidths=[2.8 if board["is_best"].iloc[i] else 1.0 for i in order], alpha=0.8)

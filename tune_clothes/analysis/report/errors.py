@@ -3,13 +3,14 @@ recall and F1 with support, the most confused pairs of classes, and a gallery of
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from tune_clothes.analysis.leaderboard import best_configuration
+from tune_clothes.analysis.leaderboard import plain_value
 from tune_clothes.analysis.report.blocks import Cell, Figure, Gallery, Section, Table, Text, Thumbnail, number
 from tune_clothes.analysis.report.figures import data_uri, new_figure, short_labels, styled
 from tune_clothes.analysis.report.gallery import thumbnails
-from tune_clothes.analysis.report.inputs import ReportInputs
+from tune_clothes.analysis.report.inputs import ReportInputs, partial_note
 from tune_clothes.analysis.report.oof import OutOfFold, coverage, fold_accuracies, out_of_fold
 from tune_clothes.training.predictions import ValidationPredictions
 
@@ -21,8 +22,11 @@ ANNOTATED_UP_TO = 25  # classes: the confusion matrix prints its counts up to th
 
 def errors_section(inputs: ReportInputs) -> Section:
     best = inputs.best()
-    if best is None:
-        return Section("errors", TITLE, missing="No configuration has finished a fold yet.")
+    if best is None:  # none can be ranked: the one with the best finished folds, marked
+        shown = inputs.shown(1)
+        if shown.empty:
+            return Section("errors", TITLE, missing="No configuration has finished a fold yet.")
+        best = shown.iloc[0]
     oof = out_of_fold(inputs, best["config"])
     if not oof.folds:
         reason = next(iter(oof.missing.values()), "no fold has finished")
@@ -35,8 +39,8 @@ def errors_section(inputs: ReportInputs) -> Section:
                      "Rows: the true class; columns: the predicted class. Colour: the share of the true class "
                      "(each row sums to 1); numbers: predictions (with K folds, each image once per repeat)."),
               _per_class_table(pooled, names), _confused_pairs(matrix, names)]
-    blocks += _gallery(inputs, oof, names)
-    return Section("errors", f"{TITLE}: {best['config']}", blocks)
+    blocks += _gallery(inputs, oof, names, best)
+    return Section("errors", f"{TITLE}: {best['config']}{partial_note(best)}", blocks)
 
 
 def class_names(inputs: ReportInputs, pooled: ValidationPredictions) -> list[str]:
@@ -98,7 +102,7 @@ def _confused_pairs(matrix: np.ndarray, names: list[str]) -> Table | Text:
                  caption=f"The {min(CONFUSED_PAIRS, len(cells))} most frequent confusions")
 
 
-def _gallery(inputs: ReportInputs, oof: OutOfFold, names: list[str]) -> list:
+def _gallery(inputs: ReportInputs, oof: OutOfFold, names: list[str], configuration: pd.Series) -> list:
     first = oof.pooled(0) if any(j < inputs.plan.folds for j in oof.folds) else oof.pooled()
     wrong = np.flatnonzero(first.labels != first.predicted)
     if not len(wrong):
@@ -106,7 +110,8 @@ def _gallery(inputs: ReportInputs, oof: OutOfFold, names: list[str]) -> list:
     confidence = np.where(first.top_classes[:, 0] == first.predicted, first.top_probabilities[:, 0].astype(float),
                           np.nan)
     chosen = wrong[np.argsort(-np.nan_to_num(confidence[wrong], nan=-1.0), kind="stable")][:GALLERY_SIZE]
-    size = inputs.experiment.with_axes(best_configuration(inputs.board)).train.image_size
+    values = {axis: plain_value(configuration[axis]) for axis in inputs.axes}
+    size = inputs.experiment.with_axes(values).train.image_size
     uris, source = thumbnails(inputs.dataset, inputs.experiment.dataset.cache_dir, size,
                               first.positions[chosen], first.ids[chosen])
     if not uris:

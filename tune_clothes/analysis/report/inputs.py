@@ -58,6 +58,23 @@ class ReportInputs:
         ranked = self.board["rank"].notna() & (self.board["status"] != ConfigurationStatus.STOPPED)
         return self.board[ranked].head(count)
 
+    def shown(self, count: int) -> pd.DataFrame:
+        """The configurations whose folds the report draws: the top `count` ranked ones and, where there are
+        fewer, those with finished folds that cannot be ranked (a fold failed), best mean first: every fold the
+        leaderboard counts is drawn somewhere (`partial_note` marks them)."""
+        ranked = self.ranked(count)
+        board = self.board
+        partial = board[board["rank"].isna() & (board["folds_finished"] > 0)]
+        partial = partial.sort_values(f"{self.metric}/mean", ascending=self.experiment.search.mode == "min")
+        return pd.concat([ranked, partial]).head(count)
+
+
+def partial_note(row: pd.Series) -> str:
+    """`(failed: 1 of 2 folds finished)` for a configuration that did not finish every fold, else empty."""
+    if row["status"] == ConfigurationStatus.COMPLETE:
+        return ""
+    return f" ({row['status']}: {row['folds_finished']} of {row['folds_expected']} folds finished)"
+
 
 def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)

@@ -20,7 +20,7 @@ from tune_clothes.analysis.report.board import leaderboard_section, spread_secti
 from tune_clothes.analysis.report.curves import curves_section
 from tune_clothes.analysis.report.effects import effects_section
 from tune_clothes.analysis.report.errors import errors_section
-from tune_clothes.analysis.report.inputs import ReportInputs, read_inputs
+from tune_clothes.analysis.report.inputs import ReportInputs, partial_note, read_inputs
 from tune_clothes.analysis.report.model_section import model_section
 from tune_clothes.analysis.report.searched import searched_section
 from tune_clothes.config.trial_record import TrialStatus
@@ -42,6 +42,17 @@ def write_report(location: str) -> str:
     return target
 
 
+def write_report_after(location: str, what: str) -> str | None:
+    """`write_report` once `what` is on disk and printed: a report that cannot be drawn is logged with the
+    command that retries it, and changes nothing else (None)."""
+    try:
+        return write_report(location)
+    except Exception:  # noqa: BLE001 - everything else is written: say what failed and how to retry
+        log.exception("report.html could not be written; %s is complete: retry with python -m tune_clothes.report "
+                      "%s", what, location)
+        return None
+
+
 def render_report(inputs: ReportInputs) -> str:
     sections = [build(inputs) for build in SECTIONS]
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tune_clothes.analysis.report"),
@@ -61,7 +72,12 @@ def headline(inputs: ReportInputs) -> str:
              f"trials failed or were stopped early.")
     best = inputs.best()
     if best is None:
-        return f"{state} No configuration has a finished fold yet."
+        shown = inputs.shown(1)
+        if shown.empty:
+            return f"{state} No configuration has a finished fold yet."
+        partial = shown.iloc[0]
+        return (f"{state} No configuration can be ranked yet; the best finished folds are those of "
+                f"{partial['config']}{partial_note(partial)}: {inputs.metric} {partial[f'{inputs.metric}/mean']:.4f}.")
     metric = inputs.metric
     interval = (f", 95% CI [{best[f'{metric}/ci_low']:.4f}, {best[f'{metric}/ci_high']:.4f}]"
                 if pd.notna(best[f"{metric}/ci_low"]) else "")
