@@ -97,17 +97,17 @@ def test_a_trial_trains_on_cuda_when_tune_gives_it_a_gpu(monkeypatch, gpus, devi
     monkeypatch.setattr(tune, "get_context", lambda: context)
     threads = torch.get_num_threads()
     try:
-        assert trainable._trial_resources() == (2, device)
+        assert trainable.trial_resources() == (2, device)
     finally:
         torch.set_num_threads(threads)
 
 
 def test_out_of_gpu_memory_in_a_trial_says_which_settings_to_lower(small):
     from tune_clothes.tuning.faults import Fault, fault_injectors
-    from tune_clothes.tuning.trainable import TrialOutOfMemory, _explain_out_of_memory
+    from tune_clothes.tuning.trainable import TrialOutOfMemory, explain_out_of_memory
     experiment, data = small
     simulated = fault_injectors((Fault(kind="oom", epoch=0),), {"lr": 0.01}, fold=0)  # what CUDA raises
-    with pytest.raises(TrialOutOfMemory) as caught, _explain_out_of_memory(experiment):
+    with pytest.raises(TrialOutOfMemory) as caught, explain_out_of_memory(experiment):
         fit(experiment.recipe, data, simulated)
     assert str(caught.value).startswith(
         "out of GPU memory with train.batch_size=16, train.image_size=16 and resources.gpus_per_trial=0.0: lower "

@@ -4,13 +4,15 @@ Runs every configuration of the search space (e.g. search_spaces/demo.yaml) on e
 then writes and prints the leaderboard, and writes report.html.
 
 Exit status: 0 when a best configuration was found, 1 when no configuration finished, 2 for bad input,
-130 / 143 when Ctrl-C (SIGINT) / SIGTERM stopped it (it then prints how to resume).
+130 / 143 when Ctrl-C (SIGINT) / SIGTERM stopped it (it then prints how to resume). With --dry-run: 0 when
+every distinct trial rehearsed cleanly (then the estimated cost is printed), 1 when one failed.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import shlex
+import time
 from typing import Sequence
 
 from tune_clothes.analysis.summary import write_summary
@@ -22,6 +24,7 @@ from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import EXPERIMENT_YAML
 
 NOTHING_FINISHED = 1
+DRY_RUN_FAILED = 1
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +44,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait-for-nodes", "--wait-for-gpus", dest="wait_for_nodes", action="store_true",
                         help="start even if no node has the CPUs or GPUs a trial asks for yet (an autoscaler "
                              "will add such nodes)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="rehearse every distinct trial for a few steps on Ray, as the search would run it, then "
+                             "estimate what the search costs; exit 0 if every rehearsal ran, 1 if one failed")
     parser.add_argument("-v", "--verbose", action="store_true", help="Ray's own status table and worker logs")
     args = parser.parse_args(argv)
     if args.num_cpus is not None and args.num_cpus < 1:
@@ -59,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tune_clothes.tuning.stop import SearchInterrupted
     from tune_clothes.tuning.tuner import RayOptions
     options = SearchOptions(args.resume, RayOptions(args.address, args.num_cpus, args.verbose, args.wait_for_nodes))
+    if args.dry_run:
+        return _dry_run(experiment, options)
     try:
         location = run_search(experiment, options)
     except SearchInterrupted as stopped:
@@ -69,6 +77,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
     _write_report(location)
     return 0 if summary.best is not None else NOTHING_FINISHED
+
+
+def _dry_run(experiment: Experiment, options) -> int:
+    from tune_clothes.tuning.dry_run import dry_run_search
+    from tune_clothes.tuning.estimate import duration
+    from tune_clothes.tuning.stop import SearchInterrupted
+    started = time.monotonic()
+    try:
+        result = dry_run_search(experiment, options)
+    except SearchInterrupted as stopped:
+        print("stopped; a dry run keeps nothing")
+        return stopped.exit_status
+    resources = experiment.resources
+    print(f"dry run: {len(result.rehearsed)} distinct trial(s) of the {experiment.planned_trials} in the search, "
+          f"each for two short epochs of its fold's own batches, on {resources.cpus_per_trial:g} CPU(s) and "
+          f"{resources.gpus_per_trial:g} GPU(s) per trial; distinct by model, image size, batch size, "
+          f"augmentation, split and last batch size (the other settings cannot change what runs)")
+    for trial in result.rehearsed:
+        outcome = trial.outcome
+        if isinstance(outcome, str):
+            print(f"  FAILED  {trial.describe(experiment)}: {outcome}")
+        else:
+            print(f"  ok      {trial.describe(experiment)}: {1000 * outcome.train_s_per_image:.2f} ms per training "
+                  f"image, {outcome.epoch_fixed_s:.2f} s per epoch besides, {outcome.setup_s:.1f} s to set up")
+    print(f"dry run took {duration(time.monotonic() - started)}")
+    if not result.ok:
+        print("fix what failed before the search: each line says why")
+        return DRY_RUN_FAILED
+    print(result.estimate.line())
+    return 0
 
 
 def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> int:

@@ -22,7 +22,7 @@ class RecordEarlyEndings(tune.Callback):
         """Tune calls this for a trial that ended without an error: its last epoch, or a scheduler's stop (a
         search interrupted by a signal does not complete its running trials)."""
         result = trial.last_result or {}
-        if not result or record.is_final_report(result):
+        if record.EPOCHS_DONE not in result or record.is_final_report(result):  # not ended early, or no epochs
             return
         path = storage.join(self.location, trial.relative_logdir, record.ENDED_FILE)
         storage.write_text(path, record.ended_early(record.TrialStatus.STOPPED, int(result[record.EPOCHS_DONE])))

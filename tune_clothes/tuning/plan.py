@@ -72,11 +72,7 @@ class SearchPlan:
 
     def search_algorithm(self):
         if self.is_grid:  # not Tune's grid_search, which orders the trials by the axes' names
-            from ray.tune.search import ConcurrencyLimiter
-            trials = grid_trials(self.experiment)
-            # Tune keeps one trial pending for a searcher, as many as a limiter allows for a limited one: without
-            # it, a trial's process would start only once the one before it runs (seconds of an idle CPU)
-            return ConcurrencyLimiter(GridInOrder(trials), max_concurrent=len(trials))
+            return in_order(grid_trials(self.experiment))
         import optuna
         from ray.tune.search.optuna import OptunaSearch
         # metric and mode come from TuneConfig: giving them here too is an error in Ray
@@ -106,6 +102,14 @@ class SearchPlan:
 
 def plan_search(experiment: Experiment) -> SearchPlan:
     return SearchPlan(experiment)
+
+
+def in_order(trials: list[dict[str, Any]]):
+    """Tune's search algorithm proposing `trials` (their parameters), whole and in this order."""
+    from ray.tune.search import ConcurrencyLimiter
+    # Tune keeps one trial pending for a searcher, as many as a limiter allows for a limited one: without it, a
+    # trial's process would start only once the one before it runs (seconds of an idle CPU)
+    return ConcurrencyLimiter(GridInOrder(trials), max_concurrent=len(trials))
 
 
 class GridInOrder(Searcher):

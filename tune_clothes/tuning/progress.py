@@ -28,6 +28,7 @@ from tune_clothes.config.trial_record import (
     configuration_of,
     is_final_report,
 )
+from tune_clothes.tuning.estimate import duration
 
 log = logging.getLogger(__name__)
 FINISHED, STOPPED, FAILED = TrialStatus.FINISHED, TrialStatus.STOPPED, TrialStatus.FAILED
@@ -43,6 +44,7 @@ class PlannedSearch:
     trials: int  # all the search runs
     epochs_per_trial: int  # a trial's epochs when its configuration does not say
     folds_per_configuration: int  # trials of one configuration (1 when a trial trains every fold)
+    estimated_s: float | None = None  # the dry run's estimate of the whole search: the time left until an epoch ends
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class CompactProgress(tune.Callback):
         if usage is not None:
             gpus = f", {usage.gpus_busy:g}/{usage.gpus:g} GPUs" if usage.gpus else ""
             parts.append(f"{usage.nodes_busy}/{usage.nodes} nodes{gpus} busy")
-        parts.append(f"{_duration(now - self.started)} elapsed, {self._time_left(views, now)}")
+        parts.append(f"{duration(now - self.started)} elapsed, {self._time_left(views, now)}")
         return " | ".join(parts)
 
     def _view(self, trial) -> TrialView:
@@ -137,10 +139,12 @@ class CompactProgress(tune.Callback):
     def _time_left(self, views: list[TrialView], now: float) -> str:
         done, planned = _epochs(views, self.plan)
         stopped = any(view.status == INTERRUPTED for view in views)
+        if not stopped and not self.epochs_this_run and self.plan.estimated_s is not None:
+            return f"~{duration(max(0.0, self.plan.estimated_s - (now - self.started)))} left (dry-run estimate)"
         if stopped or planned <= done or not self.epochs_this_run or self.first_trial_started is None:
             return "-"
         pace = self.epochs_this_run / max(now - self.first_trial_started, 1e-9)  # epochs per second, all trials
-        return f"~{_duration((planned - done) / pace)} left"
+        return f"~{duration((planned - done) / pace)} left"
 
 
 def _status(tune_status: str, final: bool, done: int, ended: bool, started_here: bool) -> TrialStatus:
@@ -195,13 +199,6 @@ def _error(trial) -> str:
     """The last line of the trial's error, which is what explains it."""
     text = str(getattr(trial, "error_msg", None) or "").strip()
     return text.splitlines()[-1][:200] if text else "see error.txt in its folder"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def cluster_usage_from(nodes: Sequence[Mapping[str, Any]], trials: Sequence[Any]) -> ClusterUsage | None:

@@ -24,6 +24,7 @@ from tune_clothes.data.experiment_folder import (
 from tune_clothes.data.folds import load_fold_plan, plan_folds
 from tune_clothes.data.image_cache import ensure_image_cache
 from tune_clothes.tuning.cluster_checks import cpu_advice, local_cpus
+from tune_clothes.tuning.estimate import load_estimate
 from tune_clothes.tuning.faults import faults_from_env
 from tune_clothes.tuning.plan import SearchPlan, plan_search
 from tune_clothes.tuning.progress import CompactProgress, PlannedSearch, cluster_usage_from
@@ -55,7 +56,8 @@ def run_search(experiment: Experiment, options: SearchOptions = SearchOptions())
     def write_files() -> None:  # only once Ray is up and checked: a search refused there leaves no folder
         if not options.resume:
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
-    _, signum = fit_on_ray(search_spec(plan, inputs, location), options.ray, options.resume, experiment.storage,
+    _, signum = fit_on_ray(search_spec(plan, inputs, location, options.resume), options.ray, options.resume,
+                           experiment.storage,
                            before_fit=write_files)
     if signum is not None:
         raise SearchInterrupted(location, signum)
@@ -100,10 +102,11 @@ def prepare_experiment(experiment: Experiment, location: str, resume: bool) -> t
     return experiment, prepare_inputs(experiment, location, resume)
 
 
-def search_spec(plan: SearchPlan, inputs: TrialInputs, location: str) -> TunerSpec:
+def search_spec(plan: SearchPlan, inputs: TrialInputs, location: str, resume: bool) -> TunerSpec:
     search = plan.experiment.search
+    estimated = load_estimate(plan.experiment) if not resume else None
     planned = PlannedSearch(search.metric, search.mode, plan.total_trials, plan.max_epochs,
-                            plan.trials_per_configuration)
+                            plan.trials_per_configuration, estimated.wall_s if estimated else None)
     progress = CompactProgress(planned, cluster_usage=lambda trials: cluster_usage_from(ray.nodes(), trials))
     return TunerSpec(plan.experiment, tune.with_parameters(plan.trainable, inputs=inputs), location, progress,
                      plan.trial_dirname, searcher=plan.search_algorithm(), scheduler=plan.scheduler(),

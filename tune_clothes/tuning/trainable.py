@@ -72,13 +72,13 @@ def train_and_report(experiment: Experiment, inputs: TrialInputs,
                      callbacks: Mapping[int, Sequence[Callback]]) -> None:
     """Inside a trial: train `experiment` on the parts `data_of(image cache)` gives (key -> data), reporting
     every epoch to Tune with a checkpoint, and continuing from Tune's checkpoint after a retry or a resume."""
-    cpus, device = _trial_resources()
+    cpus, device = trial_resources()
     size = experiment.train.image_size
     cache = ensure_image_cache(inputs.index, size, Path(experiment.dataset.cache_dir), workers=cpus,
                                key=inputs.cache_keys[size])
     folds = data_of(cache)
     send = functools.partial(_send_to_tune, epochs=experiment.train.epochs, folds=folds, ids=inputs.index.ids)
-    with _explain_out_of_memory(experiment):
+    with explain_out_of_memory(experiment):
         train_folds(experiment.recipe, folds, callbacks, device=device, resume=_checkpointed_states(),
                     after_epoch=send)
 
@@ -114,7 +114,7 @@ def _checkpointed_states() -> dict[int, dict[str, Any]]:
                 for path in Path(directory).glob(record.CHECKPOINT_GLOB)}
 
 
-def _trial_resources() -> tuple[int, str]:
+def trial_resources() -> tuple[int, str]:
     """The trial's CPUs (torch's threads follow them) and device: CUDA when Tune gave the trial a GPU (Ray
     sets CUDA_VISIBLE_DEVICES)."""
     resources = tune.get_context().get_trial_resources().required_resources
@@ -124,7 +124,7 @@ def _trial_resources() -> tuple[int, str]:
 
 
 @contextmanager
-def _explain_out_of_memory(experiment: Experiment) -> Iterator[None]:
+def explain_out_of_memory(experiment: Experiment) -> Iterator[None]:
     try:
         yield
     except torch.OutOfMemoryError as err:

@@ -48,6 +48,7 @@ class TunerSpec:
     trials: int = 1  # Tune's num_samples
     param_space: dict[str, Any] = field(default_factory=dict)
     keep_best_checkpoint: bool = True  # the best epoch's checkpoint by the metric besides the latest (else latest)
+    reports_the_metric: bool = True  # the trials report `search.metric` (a rehearsal does not)
 
 
 def check_before_ray(experiment: Experiment, options: RayOptions) -> None:
@@ -93,7 +94,8 @@ def build_tuner(spec: TunerSpec, resume: bool, verbose: bool) -> tune.Tuner:
     search = spec.experiment.search
     return tune.Tuner(
         trainable, param_space=spec.param_space,
-        tune_config=tune.TuneConfig(metric=search.metric, mode=search.mode, search_alg=spec.searcher,
+        tune_config=tune.TuneConfig(metric=search.metric if spec.reports_the_metric else None,
+                                    mode=search.mode if spec.reports_the_metric else None, search_alg=spec.searcher,
                                     scheduler=spec.scheduler, num_samples=spec.trials,
                                     max_concurrent_trials=resources.max_concurrent_trials,
                                     trial_dirname_creator=spec.trial_folder,
@@ -105,7 +107,7 @@ def _run_config(spec: TunerSpec, verbose: bool) -> tune.RunConfig:
     search = spec.experiment.search
     keep = (tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=search.metric,
                                   checkpoint_score_order=search.mode)  # the best by the metric; Ray keeps the latest
-            if spec.keep_best_checkpoint else tune.CheckpointConfig(num_to_keep=1))  # the latest only
+            if spec.keep_best_checkpoint and spec.reports_the_metric else tune.CheckpointConfig(num_to_keep=1))
     return tune.RunConfig(
         name=os.path.basename(spec.location), storage_path=os.path.dirname(spec.location), checkpoint_config=keep,
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
