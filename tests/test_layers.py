@@ -16,13 +16,14 @@ from tune_clothes.cli import COMMANDS
 PACKAGE = Path(__file__).resolve().parents[1] / "tune_clothes"
 PYPROJECT = PACKAGE.parent / "pyproject.toml"
 #: Which layers each layer may import (itself included). Commands and benchmarks, at the top, may import any.
-ALLOWED = {"config": {"config"}, "data": {"config", "data"}, "training": {"config", "data", "training"},
-           "analysis": {"config", "data", "training", "analysis"},
-           "packaging": {"config", "data", "training", "analysis", "packaging"},
-           "tuning": {"config", "data", "training", "tuning"}}
+ALLOWED = {"statistics": {"statistics"}, "config": {"config"}, "data": {"config", "data"},
+           "training": {"config", "data", "training"},
+           "analysis": {"statistics", "config", "data", "training", "analysis"},
+           "packaging": {"statistics", "config", "data", "training", "analysis", "packaging"},
+           "tuning": {"statistics", "config", "data", "training", "tuning"}}
 #: Third-party packages a layer must not import, even lazily inside a function.
-FORBIDDEN = {"config": {"ray", "torch"}, "data": {"ray", "torch"}, "training": {"ray"}, "analysis": {"ray"},
-             "packaging": {"ray"}}
+FORBIDDEN = {"statistics": {"ray", "torch", "pandas"}, "config": {"ray", "torch"}, "data": {"ray", "torch"},
+             "training": {"ray"}, "analysis": {"ray"}, "packaging": {"ray"}}
 #: Import name -> distribution name, where they differ.
 DISTRIBUTIONS = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "cv2": "opencv-python-headless"}
 
@@ -72,6 +73,8 @@ def test_layers_import_only_the_layers_before_them():
 
 
 FRESH_IMPORTS = {  # what is imported in a fresh interpreter -> the modules that must not come with it
+    "statistics": ("ray", "torch", "pandas", "tune_clothes.config", "tune_clothes.data", "tune_clothes.training",
+                   "tune_clothes.tuning", "tune_clothes.analysis"),
     "data": ("ray", "torch", "tune_clothes.training", "tune_clothes.tuning"),
     "training": ("ray", "tune_clothes.config.loader", "tune_clothes.tuning", "tune_clothes.analysis"),
     "analysis": ("ray", "torch", "tune_clothes.tuning"),  # the page and tables: files in, no torch
@@ -85,7 +88,7 @@ NO_RAY_COMMANDS = ["tune_clothes", "tune_clothes.train", "tune_clothes.search", 
 #: after each. Each layer must not load anything that a later one in its interpreter must not, so no check is
 #: masked by an earlier import: each is as strict as in an interpreter of its own. (Data may load the YAML
 #: loader, so it is not before training; training loads torch, so it is not before analysis.)
-INTERPRETERS = (("data", "analysis", "packaging", "commands"), ("training", "tuning"))
+INTERPRETERS = (("statistics", "data", "analysis", "packaging", "commands"), ("training", "tuning"))
 
 
 def test_importing_a_layer_in_a_fresh_interpreter_loads_nothing_above_it():

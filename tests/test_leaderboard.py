@@ -10,10 +10,10 @@ from leaderboard_tables import board_of, frame, row_of, scheme, trial_rows
 from scipy import stats
 
 from tune_clothes.analysis.leaderboard import best_configuration
-from tune_clothes.analysis.statistics import corrected_estimate, holm, welch_difference
 from tune_clothes.config.errors import UserError
 from tune_clothes.config.labels import SINGLE_CONFIG
 from tune_clothes.config.metric_names import VAL_ACC, VAL_LOSS
+from tune_clothes.statistics.fold_tests import corrected_estimate, holm, welch_difference
 
 
 def test_fold_statistics_on_known_numbers():

@@ -12,10 +12,10 @@ import pytest
 from conftest import search_and_summarize, tiny_space, trial_dirs
 from scipy import stats
 
-from tune_clothes.analysis.statistics import corrected_estimate, welch_difference
 from tune_clothes.config import metric_names as M
 from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.statistics.fold_tests import corrected_estimate, welch_difference
 from tune_clothes.tuning.faults import ENV_VAR
 from tune_clothes.tuning.runner import SearchOptions
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from tune_clothes.analysis.statistics import TEstimate, corrected_estimate, holm, welch_difference
+from tune_clothes.statistics.fold_tests import TEstimate, corrected_estimate, holm, welch_difference
 
 T_975_2DF = 4.302652729749462  # Student-t quantile 0.975 with 2 degrees of freedom (any t table)
 

@@ -16,8 +16,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from tune_clothes.analysis.statistics import TEstimate, corrected_estimate, holm, welch_difference
 from tune_clothes.data.folds import FoldPlan
+from tune_clothes.statistics.fold_tests import TEstimate, corrected_estimate, holm, welch_difference
 
 PAIRED, UNPAIRED = "paired", "unpaired"
 FoldKey = int  # the fold's j (trial_record.FoldId)

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from tune_clothes.analysis.comparison import FoldScheme, FoldScores, compare_with_best
-from tune_clothes.analysis.statistics import corrected_estimate
 from tune_clothes.config.errors import UserError
 from tune_clothes.config.labels import Labeller
 from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
 from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, TrialStatus
+from tune_clothes.statistics.fold_tests import corrected_estimate
 
 NO_ERROR_MESSAGE = "(no error message recorded)"
 STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/<statistic>

@@ -27,7 +27,7 @@ from scipy import stats
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from tune_clothes.analysis.statistics import corrected_estimate
+from tune_clothes.statistics.fold_tests import corrected_estimate
 
 DESIGNS = {"5-fold": (5, 1), "5x2": (2, 5)}  # name -> (folds K, repeats R)
 TESTS = ("naive paired t", "corrected paired t", "Bayesian P>0.95")

@@ -20,9 +20,9 @@ from tune_clothes.analysis.leaderboard import plain_value
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
 from tune_clothes.analysis.report.effects_plots import axis_effects_plot, ordered_values, parallel_coordinates
 from tune_clothes.analysis.report.inputs import ReportInputs
-from tune_clothes.analysis.statistics import corrected_estimate
 from tune_clothes.config import Choice, Range
 from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, TrialStatus
+from tune_clothes.statistics.fold_tests import corrected_estimate
 
 
 @dataclass(frozen=True)
