@@ -65,12 +65,12 @@ def test_a_grid_proposes_every_configuration_on_every_fold_once_with_no_schedule
     for i in range(plan.total_trials):
         searcher.on_trial_complete(f"trial{i}", {M.VAL_LOSS: 1.0})
     assert searcher.suggest("one more") == Searcher.FINISHED  # the grid is done: Tune ends the search
-    assert plan.param_space() == {} and plan.scheduler() is None and plan.total_trials == 6
+    assert plan.param_space() == {} and plan.scheduler({}, "unused") is None and plan.total_trials == 6
 
 
 def asha_actions(plan, reports: list[tuple[str, int, float]]) -> list[str]:
     """Feed (trial, epoch, val/loss) reports to the plan's scheduler as Tune would; its decision for each."""
-    scheduler = plan.scheduler()
+    scheduler = plan.scheduler({}, "unused")
     scheduler.set_search_properties(M.VAL_LOSS, "min")  # what the Tuner does with the TuneConfig's metric
     trials = {name: SimpleNamespace(trial_id=name) for name in dict.fromkeys(name for name, _, _ in reports)}
     for trial in trials.values():
@@ -95,4 +95,4 @@ def test_asha_counts_epochs_with_our_grace_period_reduction_factor_and_horizon()
 @pytest.mark.parametrize("epochs, horizon", [({"low": 3, "high": 9}, 9), ({"choices": [4, 12, 6]}, 12)])
 def test_asha_horizon_is_the_most_epochs_any_configuration_trains(epochs, horizon):
     plan = adaptive({**SPACE, "epochs": epochs}, scheduler="asha")
-    assert plan.max_epochs == horizon == plan.scheduler()._max_t
+    assert plan.max_epochs == horizon == plan.scheduler({}, "unused")._max_t

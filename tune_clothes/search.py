@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(stopped, args, experiment)
     summary = write_summary(location)
     print(summary.table)
+    print(f"\ncost: {summary.cost}")
     print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
     print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
     _write_report(location)

@@ -36,14 +36,12 @@ class FoldScheme:
 
 def fold_schemes(plan: FoldPlan) -> dict[str, FoldScheme]:
     """Scheme name (`kfold`, `split=0.8`) -> its identity and fold sizes, from an experiment's fold plan."""
-    pool = len(plan.pool)
     schemes = {}
     for name, parts in plan.validation.items():
         digest = hashlib.sha256(np.asarray(plan.holdout, dtype=np.int64).tobytes())
         for part in parts:
             digest.update(np.asarray(part, dtype=np.int64).tobytes() + b"|")
-        ratios = {j: len(part) / (pool - len(part)) for j, part in enumerate(parts)}
-        schemes[name] = FoldScheme(digest.hexdigest()[:16], ratios)
+        schemes[name] = FoldScheme(digest.hexdigest()[:16], plan.val_train_ratios(name))
     return schemes
 
 

@@ -18,7 +18,7 @@ from tune_clothes.config.errors import UserError
 from tune_clothes.config.labels import Labeller
 from tune_clothes.config.labels import plain as plain_value
 from tune_clothes.config.metric_names import OPTIMISABLE
-from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, TrialStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, FOLD_INDEX, ConfigurationStatus, TrialStatus
 from tune_clothes.statistics.fold_tests import corrected_estimate
 
 NO_ERROR_MESSAGE = "(no error message recorded)"
@@ -26,7 +26,10 @@ STATISTICS = ("mean", "std", "se", "ci_low", "ci_high")  # per metric: <metric>/
 COMPARISON_COLUMNS = ("comparison", "p_value", "p_holm", "tied_with_best", "prob_equivalent", "prob_best_better")
 _SCORES = "_scores"  # working column: FoldScores of the ranking metric; dropped before returning
 _OUTPUT_COLUMNS = ("config", "rank", "status", "folds_finished", "folds_failed", "folds_expected",
-                   "stopped_epoch", "stopped_mean", *COMPARISON_COLUMNS, "is_best", "error", "note")
+                   "stopped_epoch", "stopped_mean", "eliminated_at", "eliminated_p", "lost_to", *COMPARISON_COLUMNS,
+                   "is_best", "error", "note")
+NOT_RANKED_AMONG_FINISHED = (ConfigurationStatus.FAILED.value, ConfigurationStatus.STOPPED.value,
+                             ConfigurationStatus.ELIMINATED.value)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def config_groups(trials: pd.DataFrame, axes: Sequence[str]) -> list[pd.DataFram
 def _columns(axes: Sequence[str], metrics: list[str]) -> list[str]:
     stat_columns = [f"{m}/{s}" for m in metrics for s in STATISTICS]
     return [*axes, "config", "status", "folds_finished", "folds_failed", "folds_expected", "stopped_epoch",
-            "stopped_mean", *stat_columns, "error", _SCORES]
+            "stopped_mean", "eliminated_at", "eliminated_p", "lost_to", *stat_columns, "error", _SCORES]
 
 
 def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: list[str],
@@ -143,11 +146,16 @@ def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: lis
                folds_failed=failed[FOLD_INDEX].nunique(),
                folds_expected=settings.folds_expected)
     complete = row["folds_finished"] >= settings.folds_expected
-    stopped = group[group["status"] == TrialStatus.STOPPED]
+    ended = group[group["status"].isin(ENDED_EARLY)]
+    eliminated = group[group["status"] == TrialStatus.ELIMINATED]
     status = (ConfigurationStatus.FAILED if len(failed) else ConfigurationStatus.COMPLETE if complete else
-              ConfigurationStatus.STOPPED if len(stopped) else ConfigurationStatus.INCOMPLETE)
+              ConfigurationStatus.ELIMINATED if len(eliminated) else
+              ConfigurationStatus.STOPPED if len(ended) else ConfigurationStatus.INCOMPLETE)
     row["status"] = status.value
-    row.update(_stopped_at(stopped, settings.metric))
+    row.update(_stopped_at(ended, settings.metric))
+    first = eliminated.iloc[0] if len(eliminated) else {}  # a lock-step trial: every fold the same
+    row.update(eliminated_at=first.get("eliminated_at", math.nan), eliminated_p=first.get("eliminated_p", math.nan),
+               lost_to=first.get("lost_to"))
     row["error"] = _first_error(failed) if len(failed) else None
     scheme = settings.schemes[group["scheme"].iloc[0]]
     for name in metrics:
@@ -157,7 +165,7 @@ def _summarize_config(group: pd.DataFrame, settings: BoardSettings, metrics: lis
 
 
 def _stopped_at(stopped: pd.DataFrame, metric: str) -> dict[str, float]:
-    """The epoch the stopped folds reached and their mean of `metric` there (NaN when none stopped)."""
+    """The epoch the folds ended early reached and their mean of `metric` there (NaN when none ended early)."""
     if stopped.empty:
         return {"stopped_epoch": math.nan, "stopped_mean": math.nan}
     epochs = pd.to_numeric(stopped.get("epochs_done", pd.Series(dtype=float)), errors="coerce")
@@ -189,15 +197,14 @@ def _fold_statistics(values: pd.Series, name: str, scheme: FoldScheme, confidenc
 
 
 def _rank(board: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Rank configurations with a finished fold and no failure, then the stopped ones after them; the rest go,
-    unranked, to the bottom."""
+    """Rank configurations with a finished fold and no failure, then the ones stopped or eliminated early after
+    them; the rest go, unranked, to the bottom."""
     mean = board[f"{metric}/mean"]
     status = board["status"]
-    unranked = [ConfigurationStatus.FAILED.value, ConfigurationStatus.STOPPED.value]
-    rankable = ~status.isin(unranked) & (board["folds_finished"] > 0) & mean.notna()
+    rankable = ~status.isin(NOT_RANKED_AMONG_FINISHED) & (board["folds_finished"] > 0) & mean.notna()
     ranks = mean.where(rankable).rank(method="min", ascending=(mode == "min"))
-    stopped = board[(status == ConfigurationStatus.STOPPED) & board["stopped_mean"].notna()]
-    # a later rung first (it beat the configurations ASHA stopped earlier), then the value there
+    stopped = board[status.isin(ENDED_EARLY) & board["stopped_mean"].notna()]
+    # a later rung first (it got further than the ones ended earlier), then the value there
     order = stopped.sort_values(["stopped_epoch", "stopped_mean"], ascending=[False, mode == "min"], kind="stable")
     ranks[order.index] = (ranks.max() if rankable.any() else 0) + np.arange(1, len(order) + 1)
     board.insert(board.columns.get_loc("config") + 1, "rank", ranks.astype("Int64"))
@@ -214,7 +221,10 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     for offset, (column, value) in enumerate(defaults.items()):
         board.insert(position + offset, column, value)
     board["note"] = ""
-    ranked = board.index[board["rank"].notna() & (board["status"] != ConfigurationStatus.STOPPED)]
+    ranked = board.index[board["rank"].notna() & ~board["status"].isin(ENDED_EARLY)]
+    for i in board.index[board["status"] == ConfigurationStatus.ELIMINATED]:
+        board.at[i, "note"] = (f"eliminated at epoch {int(board.at[i, 'eliminated_at'])}: worse than "
+                               f"{board.at[i, 'lost_to']} (race evidence {board.at[i, 'eliminated_p']:.3g})")
     if ranked.empty:
         return board
     complete = [i for i in ranked if board.at[i, "status"] == ConfigurationStatus.COMPLETE]

@@ -19,9 +19,11 @@ import pandas as pd
 
 from tune_clothes.config import Experiment
 from tune_clothes.config import trial_record as record
+from tune_clothes.config.labels import Labeller
 from tune_clothes.config.metric_names import EPOCH_SCALARS, OPTIMISABLE
 from tune_clothes.config.trial_record import FOLD_IN_REPEAT, FOLD_INDEX, REPEAT, FoldId, TrialStatus
 from tune_clothes.data import storage
+from tune_clothes.data.experiment_folder import read_reports
 from tune_clothes.data.folds import scheme_name
 
 TRAIN_METRICS = tuple(name for name in EPOCH_SCALARS if name.startswith("train/"))
@@ -43,7 +45,7 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
             rows.extend(_trial_rows(trial_dir, name, axes, experiment))
     rows.extend(_not_started_rows(experiment, rows))
     columns = [*axes, *FOLD_COLUMNS, "scheme", "status", "error", "epochs_done", "best_epoch", "fit_time",
-               "trial", "node", *OPTIMISABLE, *TRAIN_METRICS]
+               "trial", "node", "eliminated_at", "eliminated_p", "lost_to", *OPTIMISABLE, *TRAIN_METRICS]
     trials = pd.DataFrame(rows, columns=columns)
     return trials.astype({**dict.fromkeys(FOLD_COLUMNS, "int64"), "best_epoch": "Int64"})
 
@@ -63,7 +65,10 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
               ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
     if error and ended and ended.get("reason"):  # why the search did not retry it
         error = f"{error} ({ended['reason']})"
-    common = {**{axis: params.get(axis) for axis in axes}, "status": status.value,
+    race = {"eliminated_at": ended.get("eliminated_at"), "eliminated_p": ended.get("p_holm"),
+            "lost_to": Labeller(axes).label(ended.get("lost_to") or {})} \
+        if ended and status is TrialStatus.ELIMINATED else {}
+    common = {**{axis: params.get(axis) for axis in axes}, **race, "status": status.value,
               "error": None if finished else error, "epochs_done": last.get(record.EPOCHS_DONE, 0), "trial": name,
               "node": last.get(record.NODE_ID), "scheme": scheme_name(params.get("split", experiment.cv.split))}
     folds = trial_folds(params, experiment)
@@ -96,21 +101,6 @@ def _not_started_rows(experiment: Experiment, rows: list[dict[str, Any]]) -> lis
             for values in itertools.product(*(experiment.axis_values(axis) for axis in grid))
             for fold in record.all_folds(cv.folds, cv.repeats)
             if (values, fold.j) not in seen]
-
-
-def read_reports(trial_dir: str) -> list[dict[str, Any]]:
-    """Every report of the trial (Tune's result.json, a JSON object a line); a line cut short by a killed
-    process is skipped."""
-    path = storage.join(trial_dir, "result.json")
-    if not storage.exists(path):
-        return []
-    reports = []
-    for line in storage.read_text(path).splitlines():
-        try:
-            reports.append(json.loads(line))
-        except ValueError:
-            continue
-    return reports
 
 
 def _best_epoch(reports: list[dict[str, Any]], j: int, metric: str, mode: str) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from tune_clothes.analysis.results import read_reports, search_axes
+from tune_clothes.analysis.results import search_axes
 from tune_clothes.analysis.summary import summarize_experiment
 from tune_clothes.config import Experiment, axis_section
 from tune_clothes.config import trial_record as record
@@ -23,6 +23,7 @@ from tune_clothes.config.loader import load_experiment
 from tune_clothes.config.metric_names import OPTIMISABLE
 from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, FoldId, TrialStatus
 from tune_clothes.data import storage
+from tune_clothes.data.experiment_folder import read_reports
 
 log = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's checkpoint folders inside a trial folder

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from tune_clothes.analysis.leaderboard import config_labels
-from tune_clothes.config.trial_record import ConfigurationStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, ConfigurationStatus
 
 
 def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[str], max_rows: int = 20) -> str:
@@ -38,6 +38,10 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
     if (leaderboard["status"] == ConfigurationStatus.STOPPED).any():
         lines += ["stopped = ASHA stopped it early, at a rung: its value is the fold mean at the epoch it reached",
                   "          ('at epoch N'), not comparable with a full run's; ranked after every other configuration"]
+    if (leaderboard["status"] == ConfigurationStatus.ELIMINATED).any():
+        lines += ["eliminated = the race stopped it at a rung, where its fold scores were separated from the best's",
+                  "          there: its value is the fold mean at the epoch it reached ('at epoch N'); the note names",
+                  "          the configuration it lost to and the evidence"]
     lines += _footnotes(leaderboard, labels)
     return "\n".join(lines)
 
@@ -69,7 +73,7 @@ def _format_number(value: Any, digits: int) -> str:
 
 
 def _format_mean_std(row: pd.Series, metric: str) -> str:
-    if row["status"] == ConfigurationStatus.STOPPED and pd.notna(row["stopped_mean"]):
+    if row["status"] in ENDED_EARLY and pd.notna(row["stopped_mean"]):
         return f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}"
     mean, std = row[f"{metric}/mean"], row[f"{metric}/std"]
     if pd.isna(mean):

@@ -19,7 +19,7 @@ from tune_clothes.analysis.report.inputs import epoch_history
 from tune_clothes.analysis.results import load_trials, search_axes
 from tune_clothes.config.labels import path_safe
 from tune_clothes.config.metric_names import EPOCH_SCALARS
-from tune_clothes.config.trial_record import FOLD_INDEX, TrialStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, FOLD_INDEX, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import read_experiment
 
@@ -48,7 +48,7 @@ def configuration_curves(location: str) -> dict[str, pd.DataFrame]:
     experiment = read_experiment(location)
     trials = load_trials(location, experiment)
     trials = trials.assign(config=config_labels(trials, search_axes(experiment)))
-    done = trials[trials["status"].isin([TrialStatus.FINISHED, TrialStatus.STOPPED])]
+    done = trials[trials["status"].isin([TrialStatus.FINISHED.value, *ENDED_EARLY])]
     history = epoch_history(location, done)
     kept = history.merge(done[["trial", FOLD_INDEX]])
     return {label: _epoch_statistics(group) for label, group in kept.groupby("config", sort=True)}

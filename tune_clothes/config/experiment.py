@@ -162,9 +162,11 @@ class SearchConfig:
     grid: Mapping[str, Choice] = field(default_factory=dict)  # axis -> values (grid)
     space: Mapping[str, Axis] = field(default_factory=dict)  # axis -> choices or range (optuna)
     num_samples: int = 10  # configurations optuna proposes
-    scheduler: Literal["none", "asha"] = "none"
-    grace_period: int = 1  # ASHA: epochs before a configuration can be stopped
-    reduction_factor: int = 2  # ASHA
+    scheduler: Literal["none", "asha", "race"] = "none"
+    grace_period: int = 1  # ASHA and race: epochs before a configuration can be stopped (the first rung)
+    reduction_factor: int = 2  # ASHA and race: each rung is this many times the one before
+    race_alpha: float = 0.05  # race: spent over its rungs, alpha / rungs at each look
+    race_rule: Literal["ttest", "bayes"] = "bayes"  # race: statistics/race.py says what each is
     max_failures: int = 2  # retries of a crashed trial, each from its last checkpoint
     rope: float = 0.01  # region of practical equivalence with the best, in metric units (0.01 = 1 point of acc)
 
@@ -202,8 +204,10 @@ class SearchConfig:
                 "optuna needs at least one axis, e.g. lr: {low: 1e-4, high: 1e-2}")
         require(self.algorithm == "grid" or not self.grid, "search.grid", dict(self.grid),
                 "optuna samples from search.space; move the axes there as {choices: [...]}")
-        require(self.scheduler == "none" or self.algorithm == "optuna", "search.scheduler", self.scheduler,
-                "ASHA needs search.algorithm: optuna (a grid runs every configuration to the end)")
+        require(0 < self.race_alpha < 1, "search.race_alpha", self.race_alpha, "must be between 0 and 1, e.g. 0.05")
+        require(self.scheduler != "race" or "split" not in self.axes, "search.scheduler", self.scheduler,
+                "the race compares configurations fold by fold, and a searched split gives them other folds: "
+                "search split without the race, or race with one split")
 
 
 @dataclass(frozen=True)

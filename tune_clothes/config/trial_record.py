@@ -138,6 +138,10 @@ class ConfigurationStatus(str, enum.Enum):
         return self.value
 
 
+#: What a scheduler ended before its last epoch, as a trial's or a configuration's status (the same words).
+ENDED_EARLY = (TrialStatus.STOPPED.value, TrialStatus.ELIMINATED.value)
+
+
 # --- A trial ended early ---------------------------------------------------------------------------------------
 ENDED_FILE = "ended.json"  # in a trial's folder: why the search ended it before its last epoch
 

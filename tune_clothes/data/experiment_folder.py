@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+from typing import Any
 
 import yaml
 
@@ -23,6 +24,7 @@ LEADERBOARD_CSV = "leaderboard.csv"
 CV_RESULTS_CSV = "cv_results.csv"
 BEST_CONFIG_YAML = "best_config.yaml"
 REPORT_HTML = "report.html"
+RESULT_JSON = "result.json"  # in a trial's folder: Tune's reports, a JSON object a line
 FINAL_DIR = "final"  # where `final` builds the model of the search, unless given --out
 MODEL_JSON = "model.json"  # in a model folder: how the model was made; written last, so a folder with it is complete
 TEST_METRICS_JSON = "test_metrics.json"  # in a model folder: the locked test set's metrics, when there was one
@@ -64,3 +66,18 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "not installed"
     return versions
+
+
+def read_reports(trial_dir: str) -> list[dict[str, Any]]:
+    """Every report of the trial (Tune's result.json, a JSON object a line); a line cut short by a killed
+    process is skipped."""
+    path = storage.join(trial_dir, RESULT_JSON)
+    if not storage.exists(path):
+        return []
+    reports = []
+    for line in storage.read_text(path).splitlines():
+        try:
+            reports.append(json.loads(line))
+        except ValueError:
+            continue
+    return reports

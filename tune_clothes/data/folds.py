@@ -65,6 +65,11 @@ class FoldPlan:
                               f"({self.repeats} repeat(s) x {self.folds} folds, j = repeat * {self.folds} + fold)")
         return divmod(j, self.folds)
 
+    def val_train_ratios(self, scheme: str) -> dict[int, float]:
+        """n_val / n_train of each fold j of `scheme` (`scheme_name`): the corrected t-test's correction."""
+        pool = len(self.pool)
+        return {j: len(part) / (pool - len(part)) for j, part in enumerate(self.validation[scheme])}
+
     def fold(self, split: float | None, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(train, validation) positions of fold j (= repeat * K + fold) under the scheme of `split`."""
         self.repeat_and_fold(j)

@@ -25,4 +25,6 @@ class RecordEarlyEndings(tune.Callback):
         if record.EPOCHS_DONE not in result or record.is_final_report(result):  # not ended early, or no epochs
             return
         path = storage.join(self.location, trial.relative_logdir, record.ENDED_FILE)
+        if storage.exists(path):  # the scheduler said why itself (a race's elimination)
+            return
         storage.write_text(path, record.ended_early(record.TrialStatus.STOPPED, int(result[record.EPOCHS_DONE])))

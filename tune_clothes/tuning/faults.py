@@ -1,6 +1,6 @@
 """Failures injected into real trials, for the fault-tolerance tests: a crash mid-epoch (an exception of the
-training code), a killed trial process, a simulated CUDA out-of-memory error, or a hold (the trial waits until a file exists, so a test can act while it is surely
-mid-training). Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
+training code), a killed trial process, a simulated CUDA out-of-memory error, or a hold (the trial waits until
+a file exists, so a test can act while it is surely mid-training). Described in the `TUNE_CLOTHES_FAULTS` environment variable of the driver, e.g.
 
     [{"kind": "crash", "epoch": 1, "batch": 2, "fold": 0, "axes": {"lr": 0.01}, "once_dir": "/tmp/faults"}]
     [{"kind": "hold", "epoch": 2, "release_file": "/tmp/go", "once_dir": "/tmp/held"}]

@@ -20,7 +20,7 @@ from ray.tune.search import Searcher
 
 from tune_clothes.config import Axis, Choice, Experiment
 from tune_clothes.config.labels import Labeller
-from tune_clothes.config.trial_record import FOLD_PARAM, FoldId, SearchMode, configuration_of
+from tune_clothes.config.trial_record import FOLD_PARAM, FoldId, SearchMode, configuration_of, is_final_report
 from tune_clothes.tuning.trainable import cv_trial, fold_trial
 
 
@@ -74,12 +74,15 @@ class SearchPlan:
         if self.is_grid:  # not Tune's grid_search, which orders the trials by the axes' names
             return in_order(grid_trials(self.experiment))
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
         # metric and mode come from TuneConfig: giving them here too is an error in Ray
-        return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=self.experiment.cv.seed))
+        return optuna_search(optuna.samplers.TPESampler(seed=self.experiment.cv.seed))
 
-    def scheduler(self):
+    def scheduler(self, val_train_ratio: dict[int, float], location: str):
+        """ASHA, the race (which needs each fold's n_val/n_train and the experiment folder), or None."""
         search = self.experiment.search
+        if search.scheduler == "race":
+            from tune_clothes.tuning.race import RaceScheduler
+            return RaceScheduler(self.experiment, val_train_ratio, self.max_epochs, location)
         if search.scheduler != "asha":
             return None
         from ray.tune.schedulers import ASHAScheduler
@@ -102,6 +105,19 @@ class SearchPlan:
 
 def plan_search(experiment: Experiment) -> SearchPlan:
     return SearchPlan(experiment)
+
+
+def optuna_search(sampler):
+    """Tune's Optuna searcher, telling Optuna that a trial a scheduler ended early was pruned (Tune's own tells
+    it the trial completed, with the value it had reached)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    class EarlyEndsArePruned(OptunaSearch):
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if result is not None and not error and not is_final_report(result):
+                result = None  # no value and no error: Optuna's PRUNED
+            super().on_trial_complete(trial_id, result, error)
+    return EarlyEndsArePruned(sampler=sampler)
 
 
 def in_order(trials: list[dict[str, Any]]):

@@ -21,7 +21,7 @@ from tune_clothes.data.experiment_folder import (
     read_experiment,
     write_experiment_files,
 )
-from tune_clothes.data.folds import load_fold_plan, plan_folds
+from tune_clothes.data.folds import load_fold_plan, plan_folds, scheme_name
 from tune_clothes.data.image_cache import ensure_image_cache
 from tune_clothes.tuning.cluster_checks import cpu_advice, local_cpus
 from tune_clothes.tuning.estimate import load_estimate
@@ -109,5 +109,7 @@ def search_spec(plan: SearchPlan, inputs: TrialInputs, location: str, resume: bo
                             plan.trials_per_configuration, estimated.wall_s if estimated else None)
     progress = CompactProgress(planned, cluster_usage=lambda trials: cluster_usage_from(ray.nodes(), trials))
     return TunerSpec(plan.experiment, tune.with_parameters(plan.trainable, inputs=inputs), location, progress,
-                     plan.trial_dirname, searcher=plan.search_algorithm(), scheduler=plan.scheduler(),
+                     plan.trial_dirname, searcher=plan.search_algorithm(),
+                     scheduler=plan.scheduler(inputs.plan.val_train_ratios(scheme_name(plan.experiment.cv.split)),
+                                              location),
                      trials=plan.num_samples, param_space=plan.param_space())

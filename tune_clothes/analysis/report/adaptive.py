@@ -1,8 +1,6 @@
-"""Section 7, adaptive searches: the best-so-far curve over trials of an Optuna search, and for ASHA which
-configurations were stopped at which rung (with the fold-mean curve of every configuration)."""
+"""Section 7, adaptive searches: the best-so-far curve over trials, and for ASHA or the race which configurations
+ended at which rung (with the fold-mean curve of every configuration, and for the race the best's band)."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -13,6 +11,9 @@ from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, OTHER_
 from tune_clothes.analysis.report.inputs import ReportInputs
 from tune_clothes.config import Choice, Experiment
 from tune_clothes.config.trial_record import SearchMode, TrialStatus
+from tune_clothes.data.folds import scheme_name
+from tune_clothes.statistics.fold_tests import corrected_estimate
+from tune_clothes.statistics.race import rungs
 
 TITLE = "Adaptive search"
 
@@ -20,7 +21,7 @@ TITLE = "Adaptive search"
 def adaptive_section(inputs: ReportInputs) -> Section:
     if inputs.mode is not SearchMode.LOCKSTEP:
         return Section("adaptive", TITLE, missing="A grid search runs every configuration to the end: there is no "
-                       "adaptive search to show (search.algorithm: optuna with search.scheduler: asha is one).")
+                       "adaptive search to show (search.scheduler: race or asha, or search.algorithm: optuna).")
     runs = trial_runs(inputs)
     if runs.empty:
         return Section("adaptive", TITLE, missing="No trial has reported an epoch yet.")
@@ -30,13 +31,15 @@ def adaptive_section(inputs: ReportInputs) -> Section:
                      f"(filled: trained every epoch; hollow: stopped early or not finished); the line is the best "
                      f"of the configurations that trained every epoch so far.")]
     search = inputs.experiment.search
+    rung_epochs = rungs(search.grace_period, search.reduction_factor, max_epochs(inputs.experiment))
     if search.scheduler == "asha":
-        rungs = asha_rungs(search.grace_period, search.reduction_factor, max_epochs(inputs.experiment))
-        blocks += [_rung_table(runs, rungs),
-                   Figure(asha_plot(inputs, runs, rungs), "every configuration's fold-mean curve with ASHA's rungs",
-                          f"Fold-mean {inputs.metric} per epoch of every configuration; a cross marks where one "
-                          f"ended before the last epoch; dashed lines are ASHA's rungs, where it compares "
+        blocks += [_rung_table(runs, rung_epochs),
+                   Figure(curves_plot(inputs, runs, rung_epochs), "every configuration's fold-mean curve with "
+                          "ASHA's rungs", f"Fold-mean {inputs.metric} per epoch of every configuration; a cross marks "
+                          f"where one ended before the last epoch; dashed lines are ASHA's rungs, where it compares "
                           f"configurations and stops the weaker ones.")]
+    elif search.scheduler == "race":
+        blocks += race_blocks(inputs, runs, rung_epochs)
     else:
         blocks.append(Text("No scheduler stopped configurations early (search.scheduler: none)."))
     return Section("adaptive", TITLE, blocks)
@@ -55,13 +58,6 @@ def trial_runs(inputs: ReportInputs) -> pd.DataFrame:
     runs = pd.DataFrame({"config": trials["config"], "status": trials["status"],
                          "epochs_done": trials["epochs_done"], "value": last, "start": start}).dropna(subset=["value"])
     return runs.sort_values(["start"], kind="stable").reset_index(names="trial")
-
-
-def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
-    """The epochs at which ASHA compares configurations, as Ray's ASHAScheduler sets them:
-    grace_period * reduction_factor^k below max_t."""
-    count = int(math.log(max_t / grace_period) / math.log(reduction_factor) + 1) if max_t >= grace_period else 0
-    return [grace_period * reduction_factor ** k for k in range(count) if grace_period * reduction_factor ** k < max_t]
 
 
 def max_epochs(experiment: Experiment) -> int:
@@ -114,7 +110,9 @@ def best_so_far_plot(runs: pd.DataFrame, metric: str, mode: str) -> str:
 
 
 @styled
-def asha_plot(inputs: ReportInputs, runs: pd.DataFrame, rungs: list[int]) -> str:
+def curves_plot(inputs: ReportInputs, runs: pd.DataFrame, rung_epochs: list[int], band=None) -> str:
+    """Every trial's fold-mean curve, a cross where one ended early, the rungs; `band`: (epochs, low, high) of the
+    best's interval, shaded."""
     figure = new_figure(3.4)
     axes = figure.add_subplot()
     curves = inputs.history.groupby(["trial", "epoch"])[inputs.metric].mean()
@@ -125,10 +123,54 @@ def asha_plot(inputs: ReportInputs, runs: pd.DataFrame, rungs: list[int]) -> str
                   alpha=0.9 if finished else 0.6)
         if not finished:
             axes.plot(curve.index[-1], curve.iloc[-1], "x", color=BAD_COLOUR, ms=6)
-    for rung in rungs:
+    for rung in rung_epochs:
         axes.axvline(rung, color="black", ls="--", lw=0.7)
+    if band is not None:
+        axes.fill_between(*band, color=BEST_COLOUR, alpha=0.12, lw=0, label="the best's 95% interval at the rungs")
+        axes.legend(loc="best")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"fold-mean {inputs.metric}")
     axes.grid(alpha=0.3)
     return data_uri(figure)
+
+
+def race_blocks(inputs: ReportInputs, runs: pd.DataFrame, rung_epochs: list[int]) -> list:
+    """The race: at each rung, who reached it and who was eliminated there (with what it lost to and the
+    evidence); every configuration's curve, crossed where it was dropped, over the best's band."""
+    trials = inputs.trials.drop_duplicates("trial").set_index("trial")
+    rows = []
+    for rung in rung_epochs:
+        reached = int((runs["epochs_done"] >= rung).sum())
+        dropped = trials[trials["eliminated_at"] == rung]
+        rows.append((Cell(str(rung), rung, "rung", "num"), Cell(str(reached), reached, "reached", "num"),
+                     Cell(str(len(dropped)), len(dropped), "eliminated", "num"),
+                     Cell("; ".join(f"{t.config} (lost to {t.lost_to}, {t.eliminated_p:.3g})"
+                                    for t in dropped.itertuples()) or "-")))
+    search = inputs.experiment.search
+    evidence = "p_holm" if search.race_rule == "ttest" else "1 - P(best better by more than the rope)"
+    table = Table(("rung (epoch)", "reached", "eliminated there", "configurations (lost to, evidence)"),
+                  tuple(rows), name="race_rungs",
+                  caption=f"Eliminated when the evidence ({evidence}) fell below {search.race_alpha:g} / "
+                          f"{len(rung_epochs)} rungs; {inputs.cost}")
+    figure = Figure(curves_plot(inputs, runs, rung_epochs, band=_best_band(inputs, rung_epochs)),
+                    "every configuration's fold-mean curve with the race's rungs and the best's band",
+                    f"Fold-mean {inputs.metric} per epoch of every configuration; a cross marks where one ended "
+                    f"early; dashed lines are the rungs; the band is the corrected 95% interval of the best "
+                    f"configuration's fold scores at each rung.")
+    return [table, figure]
+
+
+def _best_band(inputs: ReportInputs, rung_epochs: list[int]):
+    """(rungs, low, high): the best configuration's corrected interval at each rung, or None."""
+    best = inputs.best()
+    if best is None or not rung_epochs:
+        return None
+    folds = inputs.history[(inputs.history["config"] == best["config"]) & inputs.history["epoch"].isin(rung_epochs)]
+    ratio = float(np.mean(list(inputs.plan.val_train_ratios(scheme_name(inputs.experiment.cv.split)).values())))
+    bands = []
+    for rung in rung_epochs:
+        estimate = corrected_estimate(folds[folds["epoch"] == rung][inputs.metric].dropna().to_numpy(), ratio)
+        if estimate is not None:
+            bands.append((rung, *estimate.interval(0.95)))
+    return tuple(np.array(column) for column in zip(*bands)) if bands else None

@@ -18,7 +18,7 @@ from tune_clothes.analysis.report.figures import (
     styled,
 )
 from tune_clothes.analysis.report.inputs import ReportInputs, partial_note
-from tune_clothes.config.trial_record import ConfigurationStatus, TrialStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, ConfigurationStatus, TrialStatus
 
 TOP_ROWS = 30  # leaderboard rows on the page; leaderboard.csv has them all
 SPREAD_ROWS = 15  # configurations in the forest plot
@@ -61,7 +61,7 @@ def _board_row(row: pd.Series, metric: str) -> tuple[Cell, ...]:
 
 def _mean_cell(row: pd.Series, metric: str) -> Cell:
     """The mean over the finished folds; for a configuration ASHA stopped, the fold mean where it stopped."""
-    if row["status"] == ConfigurationStatus.STOPPED and pd.notna(row["stopped_mean"]):
+    if row["status"] in ENDED_EARLY and pd.notna(row["stopped_mean"]):
         return Cell(f"{row['stopped_mean']:.4f} at epoch {int(row['stopped_epoch'])}", row["stopped_mean"],
                     "stopped_mean", "num")
     return number(row[f"{metric}/mean"], 4, f"{metric}/mean")

@@ -12,14 +12,14 @@ import pandas as pd
 
 from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import config_labels
-from tune_clothes.analysis.results import read_reports, search_axes
-from tune_clothes.analysis.summary import summarize_experiment
+from tune_clothes.analysis.results import search_axes
+from tune_clothes.analysis.summary import cost_line, summarize_experiment
 from tune_clothes.config import Experiment
 from tune_clothes.config import trial_record as record
 from tune_clothes.config.metric_names import EPOCH_SCALARS
-from tune_clothes.config.trial_record import FOLD_INDEX, ConfigurationStatus, SearchMode, TrialStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, FOLD_INDEX, ConfigurationStatus, SearchMode, TrialStatus
 from tune_clothes.data import storage
-from tune_clothes.data.experiment_folder import DATASET_JSON, FOLDS_JSON, VERSIONS_JSON
+from tune_clothes.data.experiment_folder import DATASET_JSON, FOLDS_JSON, VERSIONS_JSON, read_reports
 from tune_clothes.data.folds import FoldPlan, read_fold_plan
 
 TIMESTAMP, TIME_TOTAL = record.TUNE_TIMESTAMP, record.TUNE_TIME_TOTAL
@@ -36,6 +36,7 @@ class ReportInputs:
     history: pd.DataFrame  # one row per (trial, fold, epoch): see `epoch_history`
     dataset: dict[str, Any]  # dataset.json ({} when the experiment has none)
     versions: dict[str, str]  # versions.json
+    cost: str  # `summary.cost_line`: the epochs trained, of all a full run would
 
     @property
     def axes(self) -> list[str]:
@@ -54,8 +55,8 @@ class ReportInputs:
         return None if best.empty else best.iloc[0]
 
     def ranked(self, count: int) -> pd.DataFrame:
-        """The top `count` ranked configurations that trained to the end, best first (not those ASHA stopped)."""
-        ranked = self.board["rank"].notna() & (self.board["status"] != ConfigurationStatus.STOPPED)
+        """The top `count` ranked configurations that trained to the end, best first (not those ended early)."""
+        ranked = self.board["rank"].notna() & ~self.board["status"].isin(ENDED_EARLY)
         return self.board[ranked].head(count)
 
     def shown(self, count: int) -> pd.DataFrame:
@@ -80,11 +81,12 @@ def read_inputs(location: str) -> ReportInputs:
     experiment, trials, board = summarize_experiment(location)
     axes = search_axes(experiment)
     plan = read_fold_plan(storage.join(location, FOLDS_JSON))
+    cost = cost_line(experiment, trials)
     trials = trials.assign(config=config_labels(trials, axes))  # before the filter: as the board labels them
     trials = trials[trials["status"] != TrialStatus.NOT_STARTED]  # the page is about trials that ran
     history = epoch_history(location, trials)
     return ReportInputs(location, experiment, plan, trials, board, cv_results(trials, axes), history,
-                        _json(storage.join(location, DATASET_JSON)), _json(storage.join(location, VERSIONS_JSON)))
+                        _json(storage.join(location, DATASET_JSON)), _json(storage.join(location, VERSIONS_JSON)), cost)
 
 
 def epoch_history(location: str, trials: pd.DataFrame) -> pd.DataFrame:

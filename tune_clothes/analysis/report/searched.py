@@ -13,7 +13,7 @@ from tune_clothes.analysis.report.inputs import TIMESTAMP, ReportInputs
 from tune_clothes.config import Choice, Experiment
 from tune_clothes.config.labels import digits_to_tell_apart, readable
 from tune_clothes.config.search_space import Axis
-from tune_clothes.config.trial_record import TUNE_TIME_TOTAL
+from tune_clothes.config.trial_record import TUNE_TIME_TOTAL, SearchMode
 from tune_clothes.data.folds import scheme_name
 
 
@@ -30,11 +30,15 @@ def searched_section(inputs: ReportInputs) -> Section:
 
 def _search_facts(inputs: ReportInputs) -> tuple[tuple[str, str], ...]:
     search = inputs.experiment.search
-    if search.algorithm == "grid":
+    rungs = f"grace period {search.grace_period} epochs, reduction factor {search.reduction_factor}"
+    race = (f", a race eliminating configurations the evidence separates from the best ({rungs}; "
+            f"{search.race_rule} rule, alpha {search.race_alpha:g} over the rungs)")
+    scheduler = {"asha": f", ASHA stopping weak configurations early ({rungs})", "race": race}.get(search.scheduler, "")
+    if search.algorithm == "grid" and search.search_mode is SearchMode.FOLD_TRIALS:
         how = f"grid: every configuration on every fold ({len(inputs.board)} configurations)"
+    elif search.algorithm == "grid":
+        how = f"grid of {len(inputs.board)} configurations, each trained on all folds in lock-step{scheduler}"
     else:
-        scheduler = (f", ASHA stopping weak configurations early (grace period {search.grace_period} epochs, "
-                     f"reduction factor {search.reduction_factor})" if search.scheduler == "asha" else "")
         how = (f"Optuna (TPE) proposing {search.num_samples} configurations, each trained on all folds in "
                f"lock-step{scheduler}")
     counts = inputs.trials.drop_duplicates("trial")["status"].value_counts()
@@ -42,6 +46,7 @@ def _search_facts(inputs: ReportInputs) -> tuple[tuple[str, str], ...]:
     return (("search", how), ("metric", f"{search.metric} ({'higher' if search.mode == 'max' else 'lower'} is "
                                         f"better)"),
             ("trials", f"{inputs.trials['trial'].nunique()} started: {trials}"),
+            ("cost", inputs.cost),
             ("experiment folder", inputs.location))
 
 
