@@ -96,3 +96,19 @@ def test_asha_counts_epochs_with_our_grace_period_reduction_factor_and_horizon()
 def test_asha_horizon_is_the_most_epochs_any_configuration_trains(epochs, horizon):
     plan = adaptive({**SPACE, "epochs": epochs}, scheduler="asha")
     assert plan.max_epochs == horizon == plan.scheduler({}, "unused")._max_t
+
+
+def test_optuna_is_told_that_a_trial_a_scheduler_ended_early_was_pruned():
+    import optuna
+
+    from tune_clothes.config import trial_record as record
+    from tune_clothes.tuning.plan import optuna_search
+    plan = adaptive(scheduler="race")
+    searcher = optuna_search(optuna.samplers.TPESampler(seed=0))
+    searcher.set_search_properties(M.VAL_LOSS, "min", plan.param_space())
+    for trial_id, epochs_done in (("stopped", 2), ("finished", 8)):
+        searcher.suggest(trial_id)
+        searcher.on_trial_complete(trial_id, {M.VAL_LOSS: 0.5, record.EPOCHS_DONE: epochs_done,
+                                              record.EPOCHS_TOTAL: 8})
+    states = [trial.state for trial in searcher._ot_study.trials]  # the study Optuna learns from
+    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
