@@ -97,3 +97,13 @@ def test_a_failing_rehearsal_is_one_line_with_its_fix_and_exit_status_1(tmp_path
     assert len(failed) == 1 and "batch 16" in failed[0]
     assert "out of GPU memory with train.batch_size=16" in failed[0] and "lower train.batch_size" in failed[0]
     assert "estimated cost" not in ran.stdout and any(line.startswith("  ok") for line in ran.stdout.splitlines())
+
+
+def test_a_trial_ray_killed_for_memory_gets_the_settings_that_use_less():
+    from tune_clothes.tuning.dry_run import with_fix
+    error = ("Caught unexpected exception: 1 worker(s) were killed due to the node running low on memory. Memory on "
+             "the node (IP: 192.0.2.2, ID: 6bbd) was 22.29GB used / 23.54GB limit (0.946831)\nRefer to the docs")
+    line = with_fix(error)
+    assert line.startswith("Ray killed it: 1 worker(s) were killed due to the node running low on memory.")
+    assert "Lower train.batch_size or train.num_workers" in line and "\n" not in line
+    assert with_fix("Traceback ...\n  File x\nValueError: bad") == "ValueError: bad"

@@ -224,12 +224,12 @@ def main() -> None:
         return
     grid = read_grid(args.source)
     best, tied = tied_set(grid)
-    print(f"{len(grid.scores)} configurations x {len(grid.folds)} folds x {grid.epochs} epochs; "
-          f"{grid.experiment.search.metric}: best {best} ({grid.final_means()[best]:.4f}), "
-          f"{len(tied)} configuration(s) tied with it; {args.orders} orders; rungs "
-          f"{rungs(grid.experiment.search.grace_period, grid.experiment.search.reduction_factor, grid.epochs)}, "
-          f"race alpha {grid.experiment.search.race_alpha} ({look_alpha(grid.experiment.search.race_alpha, 3):.3g} "
-          f"a look with 3 rungs)")
+    search = grid.experiment.search
+    looks = rungs(search.grace_period, search.reduction_factor, grid.epochs)
+    print(f"{len(grid.scores)} configurations x {len(grid.folds)} folds x {grid.epochs} epochs; {search.metric}: "
+          f"best {best} ({grid.final_means()[best]:.4f}), {len(tied)} configuration(s) tied with it; "
+          f"{args.orders} orders; rungs {looks}, race alpha {search.race_alpha} "
+          f"({look_alpha(search.race_alpha, len(looks)):.3g} a look)")
     print(replay(grid, args.orders).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

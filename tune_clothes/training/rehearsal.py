@@ -14,6 +14,7 @@ fit in WARM_S seconds, at least one) and give the costs an epoch of the search i
 """
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,8 @@ def rehearse(recipe: Recipe, data: FoldData, device: str, checkpoint: Path,
     started = time.perf_counter()
     save_checkpoint(trainer.state.checkpoint(), checkpoint)
     checkpoint_s = time.perf_counter() - started
+    del trainer  # and its loaders' worker processes, before the resumed run starts its own
+    gc.collect()
     ends = _BatchEnds()
     resumed = Trainer(recipe, small, [*callbacks, ends], device=device, resume=load_checkpoint(checkpoint))
     batch = recipe.train.batch_size

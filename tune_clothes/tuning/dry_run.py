@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.exceptions import RayError
 
 from tune_clothes.config import Choice, Experiment
 from tune_clothes.config import trial_record as record
@@ -130,8 +132,7 @@ def outcome_of(result) -> Rehearsal | str:
     """A rehearsal's Tune result: its measurements once its checkpoint has been read back from the storage, or
     the last line of its error."""
     if result.error is not None:
-        text = str(result.error).strip().splitlines()
-        return text[-1] if text else type(result.error).__name__
+        return with_fix(str(result.error))
     if result.checkpoint is None:
         return "its checkpoint did not reach the results storage: check --storage"
     with result.checkpoint.as_directory() as directory:
@@ -140,11 +141,23 @@ def outcome_of(result) -> Rehearsal | str:
     return Rehearsal(**{**measured, "batches": tuple(measured["batches"])})
 
 
-def with_outcomes(trials: list[Rehearsed], results) -> list[Rehearsed]:
-    """`trials` with the outcome of the Tune result of the same parameters (an error where none came back)."""
-    by_params = {_key(result.config): outcome_of(result) for result in results}
-    return [replace(t, outcome=by_params.get(_key(params), "it did not run (the dry run was stopped?)"))
+def with_outcomes(trials: list[Rehearsed], results, measured: dict[tuple, Rehearsal],
+                  stopped_by: str = "the dry run was stopped") -> list[Rehearsed]:
+    """`trials` with the outcome of the Tune result of the same parameters; where none came back (Tune stopped),
+    what the rehearsal reported before, else why it did not end."""
+    by_params = {**measured, **{_key(result.config): outcome_of(result) for result in results}}
+    return [replace(t, outcome=by_params.get(_key(params), f"it did not run to its end: {stopped_by}"))
             for t, params in zip(trials, rehearsal_params(trials))]
+
+
+def with_fix(error: str) -> str:
+    """The line of an error that says what happened, with what to do where Ray does not say it."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()] or ["no error message"]
+    killed = re.search(r"\d+ worker\(s\) were killed due to the node running low on memory\.", error)
+    if killed:
+        return (f"Ray killed it: {killed.group(0)} Lower train.batch_size or train.num_workers (each loader worker "
+                f"is a process of its own), or run fewer trials at once (raise resources.cpus_per_trial)")
+    return lines[-1]
 
 
 def search_cost(inputs: TrialInputs, rehearsed: list[Rehearsed], at_a_time: int, startup_s: float) -> Estimate:
@@ -179,12 +192,16 @@ class RehearsalProgress(tune.Callback):
     def __init__(self, total: int):
         self.total, self.ended, self.created = total, 0, time.monotonic()
         self.first_start: float | None = None
+        self.measured: dict[tuple, Rehearsal] = {}  # parameters -> what the rehearsal reported
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         if self.first_start is None:
             self.first_start = time.monotonic()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        reported = (trial.last_result or {}).get(REHEARSAL)
+        if reported is not None:
+            self.measured[_key(trial.config)] = Rehearsal(**{**reported, "batches": tuple(reported["batches"])})
         self._ended(trial, "ok")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -229,12 +246,14 @@ def dry_run_search(experiment: Experiment, options: SearchOptions = SearchOption
                      searcher=in_order(rehearsal_params(trials)), trials=len(trials), keep_best_checkpoint=False,
                      reports_the_metric=False)
     fits: list[int] = []
-    results, signum = fit_on_ray(spec, options.ray, resume=False, storage_root=experiment.storage,
-                                 before_fit=lambda: fits.append(trials_at_a_time(experiment)))
     try:
+        results, signum = fit_on_ray(spec, options.ray, resume=False, storage_root=experiment.storage,
+                                     before_fit=lambda: fits.append(trials_at_a_time(experiment)))
         if signum is not None:
             raise SearchInterrupted(location, signum)
-        rehearsed = with_outcomes(trials, results)
+        rehearsed = with_outcomes(trials, results, progress.measured)
+    except (RuntimeError, RayError) as err:  # Tune itself gave up (Ray killed a trial's process as it started)
+        rehearsed = with_outcomes(trials, [], progress.measured, stopped_by=with_fix(str(err)))
     finally:
         remove_folder(spec.location)
     if any(not isinstance(t.outcome, Rehearsal) for t in rehearsed):
