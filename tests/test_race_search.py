@@ -102,3 +102,18 @@ def test_a_grid_with_asha_trains_each_configuration_in_one_lockstep_trial(ray_lo
     board = summary.leaderboard
     assert set(board["status"]) <= {"complete", "stopped"} and (board["status"] == "complete").any()
     assert (board["folds_expected"] == 2).all()
+
+
+def test_final_refuses_an_eliminated_configuration_and_names_the_best_that_finished(raced, tmp_path, capsys):
+    import yaml
+
+    from tune_clothes import final
+    from tune_clothes.cli import run_command
+    _, summary = raced
+    named = yaml.safe_load((Path(summary.location) / "best_config.yaml").read_text())
+    named["train"]["lr"] = HOPELESS
+    (tmp_path / "hopeless.yaml").write_text(yaml.safe_dump(named))
+    assert run_command(final.main, [summary.location, "--config", str(tmp_path / "hopeless.yaml"),
+                                    "--strategy", "ensemble", "--out", str(tmp_path / "model")]) == 2
+    error = capsys.readouterr().err
+    assert f"configuration lr={HOPELESS:g} is eliminated" in error and f"the best that did is lr={GOOD:g}" in error

@@ -62,9 +62,12 @@ def select_configuration(location: str, config_file: str | None = None,
     row = _best_row(board, location) if values is None else _named_row(board, values, config_file or location)
     if row["status"] != ConfigurationStatus.COMPLETE:
         error = f"; its first error: {row['error']}" if isinstance(row["error"], str) else ""
+        complete = board[board["status"] == ConfigurationStatus.COMPLETE]
+        other = (f"the best that did is {complete.iloc[0]['config']} (--config its best_config.yaml, edited)"
+                 if len(complete) else "none did yet")
         raise UserError(f"{location}: configuration {row['config']} is {row['status']} ({row['folds_finished']} "
                         f"of {row['folds_expected']} folds finished{error}); a final model needs a configuration "
-                        f"that finished every fold: resume the search (--resume), or pick another with --config")
+                        f"that trained every fold to the end, and {other}; or resume the search (--resume)")
     values = {axis: plain(row[axis]) for axis in axes}
     mine = finished[_having(finished, values)]
     metric = experiment.search.metric

@@ -23,7 +23,7 @@ from tune_clothes.analysis.report.errors import errors_section
 from tune_clothes.analysis.report.inputs import ReportInputs, partial_note, read_inputs
 from tune_clothes.analysis.report.model_section import model_section
 from tune_clothes.analysis.report.searched import searched_section
-from tune_clothes.config.trial_record import TrialStatus
+from tune_clothes.config.trial_record import ENDED_EARLY, TrialStatus
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import REPORT_HTML
 
@@ -66,8 +66,11 @@ def headline(inputs: ReportInputs) -> str:
     """One sentence: how far the search got, and what is best so far."""
     trials = inputs.trials.drop_duplicates("trial")
     finished = int((trials["status"] == TrialStatus.FINISHED).sum())
+    early = trials["status"].isin(ENDED_EARLY)
     expected = max(expected_trials(inputs), len(trials))
+    ended = f" ({', '.join(f'{n} {s}' for s, n in trials[early]['status'].value_counts().items())} early)"
     state = (f"All {finished} trials finished." if finished == expected else
+             f"All {expected} trials ended: {finished} finished{ended}." if finished + early.sum() == expected else
              f"{finished} of {expected} trials finished: the search is still running or was interrupted, or some "
              f"trials failed or were stopped early.")
     best = inputs.best()

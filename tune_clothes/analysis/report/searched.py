@@ -30,7 +30,7 @@ def searched_section(inputs: ReportInputs) -> Section:
 
 def _search_facts(inputs: ReportInputs) -> tuple[tuple[str, str], ...]:
     search = inputs.experiment.search
-    rungs = f"grace period {search.grace_period} epochs, reduction factor {search.reduction_factor}"
+    rungs = f"first rung after {search.grace_period} epoch(s), each next one {search.reduction_factor} times later"
     race = (f", a race eliminating configurations the evidence separates from the best ({rungs}; "
             f"{search.race_rule} rule, alpha {search.race_alpha:g} over the rungs)")
     scheduler = {"asha": f", ASHA stopping weak configurations early ({rungs})", "race": race}.get(search.scheduler, "")
