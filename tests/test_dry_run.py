@@ -3,15 +3,14 @@ distinct; what a failing one prints; and the cost estimate it makes of the searc
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import tiny_space
 
+from tune_clothes import search
+from tune_clothes.cli import run_command
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.data.datasets import load_index
 from tune_clothes.data.folds import plan_folds
@@ -65,19 +64,21 @@ def test_the_estimate_runs_the_longest_trials_first_on_the_slots_there_are():
     assert "at most" in estimate(costs, 1, 0.0, upper_bound=True).line()
 
 
-def dry_run(tmp_path: Path, faults: list | None = None, **sections) -> subprocess.CompletedProcess:
+def dry_run(tmp_path: Path, capsys, monkeypatch, faults: list | None = None, **sections) -> tuple[int, str]:
+    """`search --dry-run` (on the test session's Ray): exit status and what it printed."""
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "dry", **sections)))
-    env = {**os.environ, ENV_VAR: json.dumps(faults or [])}
-    return subprocess.run([sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2",
-                           "--dry-run"], capture_output=True, text=True, timeout=300, env=env)
+    monkeypatch.setenv(ENV_VAR, json.dumps(faults or []))
+    capsys.readouterr()
+    status = run_command(search.main, ["--space", str(space), "--dry-run"])
+    return status, capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_a_dry_run_rehearses_each_distinct_trial_and_estimates_the_search(tmp_path):
-    ran = dry_run(tmp_path, search={"grid": {"lr": [0.01, 0.001], "batch_size": [8, 16]}})
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    lines = ran.stdout.splitlines()
+def test_a_dry_run_rehearses_each_distinct_trial_and_estimates_the_search(ray_local, tmp_path, capsys, monkeypatch):
+    status, out = dry_run(tmp_path, capsys, monkeypatch, search={"grid": {"lr": [0.01, 0.001], "batch_size": [8, 16]}})
+    assert status == 0, out
+    lines = out.splitlines()
     assert lines[0].startswith("dry run: 2 distinct trial(s) of the 12 in the search")
     assert sum(line.startswith("  ok      fashion_cnn, 16 px, batch") for line in lines) == 2
     assert lines[-1].startswith("estimated cost: ") and "for 12 trials, 2 at a time" in lines[-1]
@@ -89,14 +90,15 @@ def test_a_dry_run_rehearses_each_distinct_trial_and_estimates_the_search(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_failing_rehearsal_is_one_line_with_its_fix_and_exit_status_1(tmp_path):
-    ran = dry_run(tmp_path, faults=[{"kind": "oom", "epoch": 0, "axes": {"batch_size": 16}}],
-                  search={"grid": {"lr": [0.01], "batch_size": [8, 16]}})
-    assert ran.returncode == 1, ran.stdout + ran.stderr
-    failed = [line for line in ran.stdout.splitlines() if line.startswith("  FAILED")]
+def test_a_failing_rehearsal_is_one_line_with_its_fix_and_exit_status_1(ray_local, tmp_path, capsys, monkeypatch):
+    status, out = dry_run(tmp_path, capsys, monkeypatch, faults=[{"kind": "oom", "epoch": 0,
+                                                                  "axes": {"batch_size": 16}}],
+                          search={"grid": {"lr": [0.01], "batch_size": [8, 16]}})
+    assert status == 1, out
+    failed = [line for line in out.splitlines() if line.startswith("  FAILED")]
     assert len(failed) == 1 and "batch 16" in failed[0]
     assert "out of GPU memory with train.batch_size=16" in failed[0] and "lower train.batch_size" in failed[0]
-    assert "estimated cost" not in ran.stdout and any(line.startswith("  ok") for line in ran.stdout.splitlines())
+    assert "estimated cost" not in out and any(line.startswith("  ok") for line in out.splitlines())
 
 
 def test_a_trial_ray_killed_for_memory_gets_the_settings_that_use_less():

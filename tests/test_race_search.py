@@ -116,4 +116,6 @@ def test_final_refuses_an_eliminated_configuration_and_names_the_best_that_finis
     assert run_command(final.main, [summary.location, "--config", str(tmp_path / "hopeless.yaml"),
                                     "--strategy", "ensemble", "--out", str(tmp_path / "model")]) == 2
     error = capsys.readouterr().err
-    assert f"configuration lr={HOPELESS:g} is eliminated" in error and f"the best that did is lr={GOOD:g}" in error
+    labels = summary.leaderboard.set_index("lr")["config"]
+    assert f"configuration {labels[HOPELESS]} is eliminated" in error
+    assert f"the best that did is {labels[GOOD]}" in error

@@ -1,6 +1,6 @@
 """Retries that can help, and none that cannot: a trial whose training code raises the same exception at the same
 epoch twice is not retried again, and says so; a killed trial process is retried up to `search.max_failures`
-times, as before, and so is running out of memory; the other trials complete."""
+times, as before, and so is running out of memory. One configuration, its fold 0 crashing, its fold 1 killed."""
 from __future__ import annotations
 
 import json
@@ -21,13 +21,13 @@ from tune_clothes.tuning.trainable import TrialOutOfMemory
 
 pytestmark = pytest.mark.slow
 MAX_FAILURES = 2
-FAULTS = [{"kind": "crash", "epoch": 1, "fold": 0, "axes": {"lr": 0.01}},  # on every attempt: deterministic
-          {"kind": "kill", "epoch": 1, "fold": 0, "axes": {"lr": 0.003}}]
+FAULTS = [{"kind": "crash", "epoch": 1, "fold": 0},  # on every attempt: deterministic
+          {"kind": "kill", "epoch": 1, "fold": 1}]
 
 
 @pytest.fixture(scope="module")
 def faulty(ray_local, tmp_path_factory):
-    space = tiny_space(tmp_path_factory.mktemp("retries"), "retries", lrs=(0.01, 0.003),
+    space = tiny_space(tmp_path_factory.mktemp("retries"), "retries", lrs=(0.01,),
                        train={"epochs": 2}, cv={"folds": 2}, search={"max_failures": MAX_FAILURES})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(ENV_VAR, json.dumps(FAULTS))
@@ -43,20 +43,18 @@ def failures(trial: Path) -> int:
 def test_the_same_exception_at_the_same_epoch_twice_is_not_retried_again(faulty):
     trials = {t.name: t for t in trial_dirs(Path(faulty.location))}
     assert failures(trials["lr=0.01_fold0"]) == 2  # the first failure, and its one retry: not 1 + MAX_FAILURES
-    board = faulty.leaderboard.set_index("lr")
-    assert board.loc[0.01, "status"] == "failed"
-    assert "InjectedCrash" in board.loc[0.01, "error"]
-    assert "failed twice in the same way in epoch 2: not retried" in board.loc[0.01, "error"]
+    (row,) = faulty.leaderboard.itertuples()
+    assert row.status == "failed" and row.folds_failed == 2
+    assert "InjectedCrash" in row.error and "failed twice in the same way in epoch 2: not retried" in row.error
     ended = record.read_ended_early((trials["lr=0.01_fold0"] / record.ENDED_FILE).read_text())
     assert ended["status"] is record.TrialStatus.FAILED and ended[record.EPOCHS_DONE] == 1
 
 
 def test_a_killed_process_is_retried_to_the_limit(faulty):
-    trial = Path(faulty.location) / "lr=0.003_fold0"
+    trial = Path(faulty.location) / "lr=0.01_fold1"
     assert failures(trial) == 1 + MAX_FAILURES
-    row = faulty.leaderboard.set_index("lr").loc[0.003]
-    assert row["status"] == "failed" and "worker process has died" in row["error"]
-    assert "not retried" not in row["error"] and not (trial / record.ENDED_FILE).exists()
+    assert "worker process has died" in trial.joinpath("error.txt").read_text()
+    assert not (trial / record.ENDED_FILE).exists()
 
 
 def trial_failed_with(tmp_path: Path, error: BaseException, epochs_done: int = 3) -> SimpleNamespace:
@@ -85,7 +83,3 @@ def test_an_exception_of_the_training_code_is_deterministic_running_out_of_memor
 
 def test_a_dead_actor_is_not_deterministic(tmp_path):
     assert not last_failure(trial_failed_with(tmp_path, ActorDiedError())).deterministic
-
-
-def test_the_other_folds_complete(faulty):
-    assert (faulty.leaderboard["folds_finished"] == 1).all()
