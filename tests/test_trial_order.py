@@ -31,3 +31,15 @@ def test_the_searcher_proposes_each_trial_once_across_a_resume(tmp_path: Path) -
     rest = [resumed.suggest(f"t{i}") for i in range(4)]
     assert resumed.suggest("t6") == GridInOrder.FINISHED
     assert first + rest == grid_trials(plan.experiment)
+
+
+def test_a_raced_grid_starts_its_configurations_in_an_order_shuffled_with_the_seed(tmp_path: Path) -> None:
+    """Lock-step trials, one per configuration: not the order of the grid's lists (learning rates listed from
+    the highest would always start the race with the same kind of configuration), the same order every time."""
+    lrs = [0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
+    space = tiny_space(tmp_path, "raced", lrs=lrs, search={"scheduler": "race"})
+    first, again = (grid_trials(experiment_from_dict(space)) for _ in range(2))
+    assert first == again and sorted(t["lr"] for t in first) == sorted(lrs)
+    assert [t["lr"] for t in first] != lrs and all("fold" not in t for t in first)
+    other_seed = grid_trials(experiment_from_dict({**space, "cv": {**space["cv"], "seed": 1}}))
+    assert [t["lr"] for t in other_seed] != [t["lr"] for t in first]

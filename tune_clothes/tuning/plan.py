@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from ray import tune
 from ray.tune.search import Searcher
 
@@ -160,13 +161,18 @@ def grid_trials(experiment: Experiment) -> list[dict[str, Any]]:
     """Every trial of a grid, in the order to run them: the longest first (epochs x pixels per image, a trial's
     work for a given model), so that no long trial is left alone at the end. With fold trials, among equals,
     fold by fold (every configuration on fold 0, then on fold 1, ...), so that a search stopped half-way has
-    compared its configurations on the same folds; in lock-step, a trial per configuration."""
+    compared its configurations on the same folds. In lock-step (a trial per configuration, with a scheduler),
+    among equals in an order shuffled with cv.seed: a scheduler compares a configuration only with those that
+    reached a rung before it, and the first ones run to their end unjudged; the grid's own order (learning rates
+    listed from the highest, say) would put the same kind of configuration there every time."""
     axes = experiment.search.grid
     configurations = [dict(zip(axes, values)) for values in itertools.product(*(a.values for a in axes.values()))]
-    trials = configurations
     if experiment.search.search_mode is SearchMode.FOLD_TRIALS:
         folds = range(experiment.cv.repeats * experiment.cv.folds)  # j = repeat * K + fold
         trials = [{**configuration, FOLD_PARAM: j} for j in folds for configuration in configurations]
+    else:
+        order = np.random.default_rng(experiment.cv.seed).permutation(len(configurations))
+        trials = [configurations[i] for i in order]
     return sorted(trials, key=lambda trial: -_work(experiment.with_axes(configuration_of(trial))))
 
 
