@@ -65,7 +65,7 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
               ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
     if error and ended and ended.get("reason"):  # why the search did not retry it
         error = f"{error} ({ended['reason']})"
-    race = {"eliminated_at": ended.get("eliminated_at"), "eliminated_p": ended.get("p_holm"),
+    race = {"eliminated_at": ended.get("eliminated_at"), "eliminated_p": ended.get("evidence"),
             "lost_to": Labeller(axes).label(ended.get("lost_to") or {})} \
         if ended and status is TrialStatus.ELIMINATED else {}
     common = {**{axis: params.get(axis) for axis in axes}, **race, "status": status.value,

@@ -37,7 +37,7 @@ class Elimination:
     configuration: Hashable
     epoch: int  # the rung it was eliminated at
     lost_to: Hashable  # the best at that look
-    p_holm: float  # its Holm-adjusted p-value at that look
+    p_holm: float  # the evidence at that look: the Holm-adjusted p-value (ttest), 1 - P(best better) (bayes)
 
 
 def rungs(grace_period: int, reduction_factor: int, max_epochs: int) -> list[int]:

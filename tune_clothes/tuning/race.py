@@ -32,7 +32,6 @@ class RaceScheduler(FIFOScheduler):
         self.rule = RaceRule(search.race_rule, look_alpha(search.race_alpha, len(self.rungs)), search.rope)
         self.ratio, self.location = val_train_ratio, location
         self.recorded: dict[int, dict[str, dict[int, float]]] = {rung: {} for rung in self.rungs}
-        self.folders: dict[str, str] = {}  # trial id -> its folder
         self.configurations: dict[str, dict[str, Any]] = {}  # trial id -> its configuration
         self.eliminated: dict[str, Elimination] = {}
         self.ended: set[str] = set()  # trials that trained every epoch: nothing to stop
@@ -61,15 +60,14 @@ class RaceScheduler(FIFOScheduler):
         if not self.loaded:  # a resumed search: what the race knew is in the trials' folders
             self.loaded = True
             self._load()
-        self.folders[trial.trial_id] = trial.relative_logdir
         self.configurations[trial.trial_id] = record.configuration_of(trial.config)
 
     def _write(self, trial, epochs_done: int) -> None:
         elimination = self.eliminated[trial.trial_id]
-        log.info("race: eliminated %s at epoch %d: worse than %s (p_holm %.3g)", self.configurations[trial.trial_id],
+        log.info("race: eliminated %s at epoch %d: worse than %s (evidence %.3g)", self.configurations[trial.trial_id],
                  elimination.epoch, self.configurations.get(elimination.lost_to), elimination.p_holm)
         text = record.ended_early(TrialStatus.ELIMINATED, epochs_done, eliminated_at=elimination.epoch,
-                                  p_holm=elimination.p_holm, lost_to=self.configurations.get(elimination.lost_to))
+                                  evidence=elimination.p_holm, lost_to=self.configurations.get(elimination.lost_to))
         storage.write_text(storage.join(self.location, trial.relative_logdir, record.ENDED_FILE), text)
 
     def _load(self) -> None:
@@ -94,4 +92,4 @@ class RaceScheduler(FIFOScheduler):
                 content = json.loads(storage.read_text(ended))
                 if content.get("status") == TrialStatus.ELIMINATED.value:
                     self.eliminated[trial_id] = Elimination(trial_id, content["eliminated_at"], None,
-                                                            content["p_holm"])
+                                                            content["evidence"])
