@@ -7,7 +7,9 @@
   `repeat`, `fold_in_repeat` (k) and `fold_index` (j).
 - `SearchMode`: how a search lays its trials out: a trial per (configuration, fold), or a trial per
   configuration holding all its folds in lock-step.
-- `TrialStatus` and `ConfigurationStatus`: every status a trial or a configuration can have, in one list each.
+- `TrialStatus` and `ConfigurationStatus`: every status a trial or a configuration can have, in one list each;
+  `ENDED_FILE`: what the search wrote into a trial's folder when it ended the trial early (a scheduler's stop, a
+  race's elimination, retries given up), which the files alone could not tell.
 - The keys of a trial's per-epoch report, with the one function that writes a report (`epoch_report`) and the
   ones that read it (`fold_metrics`, `reported_folds`, `is_final_report`).
 """
@@ -53,10 +55,6 @@ class FoldId:
     def from_j(cls, j: int, folds_per_repeat: int) -> "FoldId":
         repeat, k = divmod(int(j), folds_per_repeat)
         return cls(int(j), repeat, k)
-
-    @classmethod
-    def of(cls, repeat: int, k: int, folds_per_repeat: int) -> "FoldId":
-        return cls(int(repeat) * folds_per_repeat + int(k), int(repeat), int(k))
 
     def columns(self) -> dict[str, int]:
         """The fold as a table row's columns."""
@@ -119,10 +117,6 @@ class TrialStatus(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-#: Statuses of a trial that trains no more epochs in this search.
-ENDED = (TrialStatus.FINISHED, TrialStatus.STOPPED, TrialStatus.ELIMINATED, TrialStatus.FAILED)
 
 
 class ConfigurationStatus(str, enum.Enum):
