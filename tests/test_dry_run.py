@@ -2,6 +2,7 @@
 distinct; what a failing one prints; and the cost estimate it makes of the search."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import pytest
 import yaml
 from conftest import tiny_space
 
-from tune_clothes import search
 from tune_clothes.cli import run_command
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.data.datasets import load_index
@@ -20,6 +20,8 @@ from tune_clothes.tuning.dry_run import distinct_trials
 from tune_clothes.tuning.estimate import TrialCost, estimate, load_estimate
 from tune_clothes.tuning.faults import ENV_VAR
 from tune_clothes.tuning.trainable import TrialInputs
+
+search = importlib.import_module("tune_clothes.search")  # the command (tune_clothes.search is the API's function)
 
 
 def inputs_of(space: dict) -> TrialInputs:

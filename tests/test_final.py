@@ -3,6 +3,7 @@ one extra search here), and the shared demo-data search `clean_search` (no holdo
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import shutil
@@ -17,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from test_fashion_mnist import write_idx_split
 
-from tune_clothes import evaluate, final, predict
+from tune_clothes import evaluate, predict
 from tune_clothes.cli import run_command
 from tune_clothes.config import metric_names as M
 from tune_clothes.config.loader import experiment_from_dict
@@ -25,6 +26,8 @@ from tune_clothes.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_
 from tune_clothes.packaging.bundle import MODEL_PT, load_bundle
 from tune_clothes.training.augment import IMAGENET_MEAN, IMAGENET_STD
 from tune_clothes.tuning.faults import ENV_VAR
+
+final = importlib.import_module("tune_clothes.final")  # the command (tune_clothes.final is the API's function)
 
 pytestmark = pytest.mark.slow
 SIDE = 16
@@ -239,3 +242,40 @@ def test_after_final_no_tensorboard_run_of_the_experiment_shows_rays_bookkeeping
         assert not [tag for tag in tags if tag.startswith("ray/")], folder
     refit_tags = EventAccumulator(str(location / "final" / "refit" / "pool")).Reload().Tags()["scalars"]
     assert {M.TRAIN_LOSS, M.VAL_ACC} <= set(refit_tags)
+
+
+def test_the_python_api_gives_what_the_commands_give(fashion_search, tmp_path, capsys):
+    """Leaderboard, best configuration, the final model's test numbers, evaluate and predict: from Python as from
+    the commands, on the same search."""
+    import pandas as pd
+
+    import tune_clothes as tc
+    root, summary = fashion_search
+    results = tc.load_results(summary.location)
+    written = (Path(summary.location) / "leaderboard.csv").read_text()  # what the search command wrote
+    assert results.leaderboard.to_csv(index=False) == written and len(results.leaderboard) == 1
+    best_yaml = Path(summary.location) / "best_config.yaml"
+    assert results.best_config == summary.best == {"lr": 0.003}
+    assert results.best_experiment == tc.load_experiment(best_yaml)
+    assert run(final, summary.location, "--strategy", "ensemble", "--out", tmp_path / "command") == 0
+    model = tc.final(results, strategy="ensemble", out=tmp_path / "python")
+    assert model.test_metrics == json.loads((tmp_path / "command" / "test_metrics.json").read_text())
+    assert model.test_metrics["images"] == 40
+    capsys.readouterr()
+    assert run(evaluate, tmp_path / "command", root / "test.csv", "--json", "--cache-dir", tmp_path) == 0
+    assert model.evaluate(root / "test.csv", cache_dir=tmp_path) == json.loads(capsys.readouterr().out)
+    images, _ = striped_images(5, 2)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    assert run(predict, tmp_path / "command", *(tmp_path / f"{i}.png" for i in range(5)), "--topk", "2") == 0
+    shown = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    from_files = model.predict([tmp_path / f"{i}.png" for i in range(5)], topk=2)
+    assert from_files["label_1"].tolist() == shown["label_1"].tolist()
+    np.testing.assert_allclose(from_files["prob_1"], shown["prob_1"], atol=1e-6)
+    # in memory as from the files (the PNGs are lossless); the ONNX model agrees with PyTorch
+    in_memory = model.predict([*images[:2], Image.fromarray(images[2]), *images[3:]], topk=2)
+    pd.testing.assert_frame_equal(in_memory.drop(columns="path"), from_files.drop(columns="path"))
+    assert in_memory["path"].isna().all() and from_files["path"].tolist() == [str(tmp_path / f"{i}.png")
+                                                                             for i in range(5)]
+    onnx = model.predict(list(images), topk=2, backend="onnx")
+    np.testing.assert_allclose(onnx["prob_1"], in_memory["prob_1"], atol=1e-4)

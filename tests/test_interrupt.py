@@ -1,8 +1,10 @@
-"""Ctrl-C in the middle of a real search (SIGINT to the command's process group, as a terminal sends it): the
-command stops with exit status 130, prints the leaderboard (every configuration) and its own resume command,
-no Ray traceback, and leaves no Ray process behind; the resume command then completes the search and keeps
-every trial that Tune had saved as finished, unchanged. The search runs as a command with a local Ray of its own;
-the resume command runs in this process, on the test session's Ray, which saves a second Ray start.
+"""Ctrl-C in the middle of a real search started from Python, as in a notebook (SIGINT to the process group of
+the process that called `tune_clothes.search`, as a terminal or Jupyter's "interrupt" sends it): the search stops
+and raises `SearchInterrupted`, whose results list every configuration, with no Ray traceback and no Ray process
+left behind; `tune_clothes.search(folder, resume=True)` then completes the search and keeps every trial that Tune
+had saved as finished, unchanged. The search runs in a Python process with a local Ray of its own; the resume
+runs in this process, on the test session's Ray, which saves a second Ray start. (The command's own stop, its
+exit status and resume command, is test_signals_and_auth's.)
 
 "Finished" is what Tune's saved experiment state says, which is what a resume goes by: a trial whose last epoch
 lands while the search is stopping (Tune saves its state, then stops the trials) is continued from its last
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -26,13 +27,24 @@ from conftest import tiny_space
 from ray_nodes import end_processes, lines_until, process_tree, running, wait_for
 from test_faults import saved_trials
 
-from tune_clothes import search
+import tune_clothes as tc
 from tune_clothes.config import trial_record as record
 from tune_clothes.data.experiment_folder import LEADERBOARD_CSV
 from tune_clothes.tuning.faults import ENV_VAR
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 300  # the search takes 10-30 s on 2 cores, minutes on a starved machine
+NOTEBOOK_CELL = """
+import sys
+import tune_clothes as tc
+try:
+    tc.search(sys.argv[1], num_cpus=2)
+except tc.SearchInterrupted as stopped:
+    print(stopped.results)
+    print("complete:", stopped.results.complete)
+    print("notes:", *stopped.__notes__)
+    sys.exit(stopped.exit_status)
+"""
 
 
 def finished_trials(location: Path) -> dict[str, str]:
@@ -51,7 +63,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(tiny_space(tmp_path, "stopped", train={"epochs": 5}, cv={"folds": 2})))
     location = tmp_path / "results" / "stopped"
-    command = [sys.executable, "-m", "tune_clothes.search", "--space", str(space), "--num-cpus", "2"]
+    command = [sys.executable, "-c", NOTEBOOK_CELL, str(space)]
     hold = {"kind": "hold", "epoch": 1, "fold": 1, "axes": {"lr": 0.001}, "release_file": str(tmp_path / "release")}
     environment = {**os.environ, ENV_VAR: json.dumps([hold]),
                    "TUNE_GLOBAL_CHECKPOINT_S": "1"}  # Tune saves its state each second (10 s by default)
@@ -82,21 +94,21 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     assert not ray_processes or wait_for(lambda: not any(map(running, ray_processes)), 10, "Ray to end")
     board = pd.read_csv(location / LEADERBOARD_CSV)  # written for the stopped search, with every configuration
     assert sorted(board["lr"]) == [0.001, 0.01] and "rank  tied  config" in output
+    assert "complete: False" in output and "resume=True" in output
     assert "interrupted" in output  # the last progress line: trials stopped mid-way, as opposed to not started
     statuses = set(pd.read_csv(location / "trials.csv")["status"])  # interrupted is not what ASHA stopped
     assert "stopped" not in statuses, statuses
+    stopped = tc.load_results(location)
+    assert not stopped.complete and sorted(stopped.leaderboard["lr"]) == [0.001, 0.01]
+    assert set(stopped.trials["status"]) >= {"finished", "incomplete"}
     before = finished_trials(location)
     assert 0 < len(before) < 4, output
-    resume = shlex.split(output.strip().splitlines()[-1])
-    assert resume[:3] == ["python", "-m", "tune_clothes.search"] and resume[-1] == "--resume", output
-    assert resume[resume.index("--name") + 1] == "stopped"
-    assert Path(resume[resume.index("--storage") + 1]) == tmp_path / "results"
     capfd.readouterr()
-    status = search.main(resume[3:])
-    resumed = capfd.readouterr()
-    assert status == 0, resumed.out + resumed.err
+    resumed = tc.search(location, resume=True)
+    shown = capfd.readouterr()
+    assert resumed.complete and resumed.best_config is not None, shown.out + shown.err
     # no Ray banner on resume either (Tune restores its settings with the experiment), nor its TensorBoard path
-    assert "Configuration for experiment" not in resumed.out and "driver_artifacts" not in resumed.out
+    assert "Configuration for experiment" not in shown.out and "driver_artifacts" not in shown.out
     after = finished_trials(location)
     assert len(after) == 4
     assert {name: after[name] for name in before} == before  # the finished trials were kept, not run again

@@ -15,12 +15,14 @@ from tune_clothes.cli import COMMANDS
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tune_clothes"
 PYPROJECT = PACKAGE.parent / "pyproject.toml"
-#: Which layers each layer may import (itself included). Commands and benchmarks, at the top, may import any.
+#: Which layers each layer may import (itself included). Commands and benchmarks, at the top, may import any;
+#: the API, below the commands, imports Ray's layer (tuning) only inside the functions that start a search.
 ALLOWED = {"statistics": {"statistics"}, "config": {"config"}, "data": {"config", "data"},
            "training": {"config", "data", "training"},
            "analysis": {"statistics", "config", "data", "training", "analysis"},
            "packaging": {"statistics", "config", "data", "training", "analysis", "packaging"},
-           "tuning": {"statistics", "config", "data", "training", "tuning"}}
+           "tuning": {"statistics", "config", "data", "training", "tuning"},
+           "api": {"statistics", "config", "data", "training", "analysis", "packaging", "tuning", "api"}}
 #: Third-party packages a layer must not import, even lazily inside a function.
 FORBIDDEN = {"statistics": {"ray", "torch", "pandas"}, "config": {"ray", "torch"}, "data": {"ray", "torch"},
              "training": {"ray"}, "analysis": {"ray"}, "packaging": {"ray"}}
@@ -80,6 +82,7 @@ FRESH_IMPORTS = {  # what is imported in a fresh interpreter -> the modules that
     "analysis": ("ray", "torch", "tune_clothes.tuning"),  # the page and tables: files in, no torch
     "packaging": ("ray", "tune_clothes.tuning"),
     "tuning": ("tune_clothes.analysis",),
+    "api": ("ray", "tune_clothes.tuning"),  # Ray only once a search or a refit starts
 }
 # the commands that run without Ray, and the search command's module, which imports Ray only once its input is good
 NO_RAY_COMMANDS = ["tune_clothes", "tune_clothes.train", "tune_clothes.search", "tune_clothes.report",
@@ -88,7 +91,7 @@ NO_RAY_COMMANDS = ["tune_clothes", "tune_clothes.train", "tune_clothes.search", 
 #: after each. Each layer must not load anything that a later one in its interpreter must not, so no check is
 #: masked by an earlier import: each is as strict as in an interpreter of its own. (Data may load the YAML
 #: loader, so it is not before training; training loads torch, so it is not before analysis.)
-INTERPRETERS = (("statistics", "data", "analysis", "packaging", "commands"), ("training", "tuning"))
+INTERPRETERS = (("statistics", "data", "analysis", "packaging", "api", "commands"), ("training", "tuning"))
 
 
 def test_importing_a_layer_in_a_fresh_interpreter_loads_nothing_above_it():

@@ -3,6 +3,7 @@ configuration it lost to, the cost line, the report's race rows) and a resumed r
 eliminations without training them again; a grid with ASHA runs one lock-step trial per configuration."""
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import threading
@@ -107,7 +108,7 @@ def test_a_grid_with_asha_trains_each_configuration_in_one_lockstep_trial(ray_lo
 def test_final_refuses_an_eliminated_configuration_and_names_the_best_that_finished(raced, tmp_path, capsys):
     import yaml
 
-    from tune_clothes import final
+    final = importlib.import_module("tune_clothes.final")  # the command
     from tune_clothes.cli import run_command
     _, summary = raced
     named = yaml.safe_load((Path(summary.location) / "best_config.yaml").read_text())

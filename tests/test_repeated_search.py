@@ -3,6 +3,7 @@ configuration runs R*K trials, rows on another split than the best are compared 
 (folds.json, trials.csv, cv_results.csv) know the repeat."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def _member_folds(model_folder: Path, location: Path, metric: str) -> dict[int, 
 
 
 def test_an_ensemble_after_a_grid_with_repeats_averages_every_fold_model(interrupted_and_resumed, tmp_path):
-    from tune_clothes import final
+    final = importlib.import_module("tune_clothes.final")  # the command
     from tune_clothes.cli import run_command
     _, _, resumed = interrupted_and_resumed
     location = Path(resumed.location)
@@ -164,7 +165,7 @@ def optuna_with_repeats(ray_local, tmp_path_factory):
 
 
 def test_an_ensemble_after_optuna_with_repeats_averages_every_fold_model(optuna_with_repeats, tmp_path):
-    from tune_clothes import final
+    final = importlib.import_module("tune_clothes.final")  # the command
     from tune_clothes.cli import run_command
     location = optuna_with_repeats
     assert run_command(final.main, [str(location), "--strategy", "ensemble", "--out", str(tmp_path / "model")]) == 0
@@ -174,7 +175,7 @@ def test_an_ensemble_after_optuna_with_repeats_averages_every_fold_model(optuna_
 
 
 def test_the_refit_after_optuna_with_repeats_counts_every_fold_models_best_epoch(optuna_with_repeats, tmp_path):
-    from tune_clothes import final
+    final = importlib.import_module("tune_clothes.final")  # the command
     from tune_clothes.analysis.refit_epochs import best_epoch
     from tune_clothes.cli import run_command
     location = optuna_with_repeats

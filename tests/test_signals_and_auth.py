@@ -88,6 +88,7 @@ def test_sigterm_stops_a_search_whose_ray_has_a_token_of_its_own(tmp_path):
     assert not (search.home / ".ray").exists(), "the search wrote to ~/.ray"
     assert search.driver.returncode == 143, output
     assert "SIGTERM: stopping the search" in output and "Traceback" not in output, output
+    assert "rank  tied  config" in output  # the leaderboard of what finished
     resume = shlex.split(output.strip().splitlines()[-1])
     assert resume[:3] == ["python", "-m", "tune_clothes.search"] and resume[-1] == "--resume", output
     assert (search.location / "leaderboard.csv").is_file()

@@ -16,13 +16,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
-
+from tune_clothes.api.models import load_model
 from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import DatasetConfig
-from tune_clothes.packaging.evaluation import evaluate, format_report, trained_on_note
-from tune_clothes.packaging.labelled_data import open_labelled_data
-from tune_clothes.packaging.model_folder import BACKENDS, read_model_folder
+from tune_clothes.packaging.evaluation import format_report
+from tune_clothes.packaging.model_folder import BACKENDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,16 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where decode verdicts are cached (default: %(default)s)")
     args = parser.parse_args(argv)
     configure_logging()
-    model = read_model_folder(args.model_dir)
-    bundle = model.bundle
-    labelled = open_labelled_data(args.data_root, bundle.class_names, bundle.image_size, args.cache_dir, args.split)
-    scorer = model.scorer(args.backend)
-    with tqdm(total=len(labelled), unit="img", file=sys.stderr, disable=None, leave=False) as bar:
-        report = evaluate(scorer, labelled, bundle.class_names, bundle.channels, progress=bar.update)
-    note = trained_on_note(model.info, args.data_root, args.split)
-    if note:
-        report["note"] = note
-        print(f"note: {note}", file=sys.stderr)
+    report = load_model(args.model_dir).evaluate(args.data_root, args.backend, args.split, args.cache_dir)
+    if "note" in report:
+        print(f"note: {report['note']}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

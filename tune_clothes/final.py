@@ -11,18 +11,15 @@ Ctrl-C (SIGINT) / SIGTERM stopped the refit (it then prints how to resume).
 from __future__ import annotations
 
 import argparse
-import functools
-import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from tune_clothes.api.models import build_final, final_request
 from tune_clothes.cli import configure_logging, exit_quickly, run_command
-from tune_clothes.data.experiment_folder import FINAL_DIR
-from tune_clothes.packaging.final_model import FinalRequest, build_final_model
 from tune_clothes.packaging.onnx_export import ExportCheckFailed
-from tune_clothes.training.refit_job import RefitFailed, RefitJob
+from tune_clothes.training.refit_job import RefitFailed
 from tune_clothes.tuning.stop import SearchInterrupted  # signals only: no Ray
 
 FAILED = 1
@@ -43,26 +40,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     parser.add_argument("-v", "--verbose", action="store_true", help="Ray's own status table and worker logs")
     args = parser.parse_args(argv)
-    if args.strategy == "ensemble" and (args.epochs is not None or args.resume):
-        parser.error("--epochs and --resume apply to --strategy refit; an ensemble trains nothing")
-    if args.epochs is not None and args.epochs < 1:
-        parser.error(f"--epochs {args.epochs}: must be at least 1")
     if args.num_cpus is not None and args.num_cpus < 1:
         parser.error(f"--num-cpus {args.num_cpus}: must be at least 1")
-    if "://" in args.experiment_dir:
-        parser.error(f"{args.experiment_dir}: final reads a local experiment folder; copy it here first "
-                     f"(e.g. aws s3 sync URI DIR)")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
-    location = os.path.abspath(os.path.expanduser(args.experiment_dir))
-    request = FinalRequest(location, (args.out or Path(location) / FINAL_DIR).expanduser().absolute(),
-                           args.strategy, args.epochs, args.config, args.resume)
+    request = final_request(args.experiment_dir, args.strategy, args.epochs, args.config, args.out, args.resume)
     try:
-        final = build_final_model(request, functools.partial(_refit_on_ray, args=args))
+        model, report = build_final(request, args.address, args.num_cpus, args.verbose)
     except (RefitFailed, ExportCheckFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return FAILED
@@ -70,12 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stopped; the refit's checkpoints are kept in {request.out}. Continue with:\n  "
               f"{resume_command(args, request.out)}")
         return stopped.exit_status
-    print(final.summary)
-    if request.out == Path(location) / FINAL_DIR:  # the folder the report's final-model section shows
-        from tune_clothes.analysis.report.page import write_report_after  # matplotlib: only when needed
-        written = write_report_after(location, "the model folder")
-        if written is not None:
-            print(f"report: {written} (its final-model section is this model)")
+    print(model.summary)
+    if report is not None:
+        print(f"report: {report} (its final-model section is this model)")
     return 0
 
 
@@ -85,13 +70,6 @@ def resume_command(args: argparse.Namespace, out: Path) -> str:
     words += ["--address", args.address] if args.address else []
     words += ["--num-cpus", str(args.num_cpus)] if args.num_cpus else []
     return shlex.join(words)
-
-
-def _refit_on_ray(job: RefitJob, args: argparse.Namespace) -> dict[str, Any]:
-    """The refit trial on a local Ray or the --address cluster; Ray is imported only once the input is checked."""
-    from tune_clothes.tuning.refit import run_refit
-    from tune_clothes.tuning.tuner import RayOptions
-    return run_refit(job, RayOptions(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose))
 
 
 if __name__ == "__main__":

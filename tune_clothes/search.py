@@ -10,22 +10,17 @@ every distinct trial rehearsed cleanly (then the estimated cost is printed), 1 w
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 import time
 from typing import Sequence
 
-from tune_clothes.analysis.summary import write_summary
-from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
+from tune_clothes.api.experiments import load_experiment
+from tune_clothes.api.searching import dry_run, ray_options, run_and_summarize
 from tune_clothes.cli import configure_logging, exit_quickly, run_command
 from tune_clothes.config import Experiment
-from tune_clothes.config.loader import load_experiment
-from tune_clothes.data import storage
-from tune_clothes.data.experiment_folder import EXPERIMENT_YAML
 
 NOTHING_FINISHED = 1
 DRY_RUN_FAILED = 1
-log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -57,36 +52,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
-    overrides = list(args.overrides)
-    overrides += [f"name={args.name}"] if args.name else []
-    overrides += [f"storage={args.storage}"] if args.storage else []
-    experiment = load_experiment(args.space, overrides)
-    from tune_clothes.tuning.runner import SearchOptions, run_search  # imports Ray: after the input is checked
-    from tune_clothes.tuning.stop import SearchInterrupted
-    from tune_clothes.tuning.tuner import RayOptions
-    options = SearchOptions(args.resume, RayOptions(args.address, args.num_cpus, args.verbose, args.wait_for_nodes))
+    experiment = load_experiment(args.space, args.overrides, name=args.name, storage=args.storage)
     if args.dry_run:
-        return _dry_run(experiment, options)
+        return _dry_run(experiment, args)
+    from tune_clothes.tuning.stop import SearchInterrupted
     try:
-        location = run_search(experiment, options)
+        results, report = run_and_summarize(experiment, args.resume, ray_options(args.address, args.num_cpus,
+                                                                                   args.verbose, args.wait_for_nodes))
     except SearchInterrupted as stopped:
         return _interrupted(stopped, args, experiment)
-    summary = write_summary(location)
-    print(summary.table)
-    print(f"\ncost: {summary.cost}")
-    print(f"\nresults: {location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
-    print(f"tensorboard --logdir {location}  (a run per trial; cv_mean/<configuration>: the fold mean and spread)")
-    _write_report(location)
-    return 0 if summary.best is not None else NOTHING_FINISHED
+    print(results.summary.table)
+    print(f"\ncost: {results.cost}")
+    print(f"\nresults: {results.location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
+    print(f"tensorboard --logdir {results.location}  (a run per trial; cv_mean/<configuration>: the fold mean and "
+          f"spread)")
+    if report is not None:
+        print(f"report: {report}")
+    return 0 if results.best_config is not None else NOTHING_FINISHED
 
 
-def _dry_run(experiment: Experiment, options) -> int:
-    from tune_clothes.tuning.dry_run import dry_run_search
+def _dry_run(experiment: Experiment, args: argparse.Namespace) -> int:
     from tune_clothes.tuning.estimate import duration
     from tune_clothes.tuning.stop import SearchInterrupted
     started = time.monotonic()
     try:
-        result = dry_run_search(experiment, options)
+        result = dry_run(experiment, address=args.address, num_cpus=args.num_cpus, verbose=args.verbose)
     except SearchInterrupted as stopped:
         print("stopped; a dry run keeps nothing")
         return stopped.exit_status
@@ -112,9 +102,8 @@ def _dry_run(experiment: Experiment, options) -> int:
 
 def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> int:
     """The leaderboard of what finished (every configuration listed), and the command that continues."""
-    if storage.exists(storage.join(stopped.location, EXPERIMENT_YAML)):
-        print(write_summary(stopped.location).table)
-        _write_report(stopped.location)
+    if stopped.results is not None:
+        print(stopped.results.summary.table)
         print(f"\nstopped; what finished is kept in {stopped.location}. Continue with:")
         print(f"  {resume_command(args, experiment)}")
     else:
@@ -131,20 +120,6 @@ def resume_command(args: argparse.Namespace, experiment: Experiment) -> str:
     words += ["--address", args.address] if args.address else []
     words += ["--num-cpus", str(args.num_cpus)] if args.num_cpus else []
     return shlex.join([*words, "--resume"])
-
-
-def _write_report(location: str) -> None:
-    """The search's results are on disk and printed by now: TensorBoard's per-configuration runs or a report
-    that cannot be drawn is logged, with the command that retries it, and does not change the exit status."""
-    from tune_clothes.analysis.report.page import write_report_after  # matplotlib and Jinja2: only when needed
-    try:
-        write_configuration_curves(location)
-    except Exception:  # noqa: BLE001 - every result is already written: say what failed, how to retry
-        log.exception("TensorBoard's cv_mean runs could not be written; the results are complete: retry with "
-                      "python -m tune_clothes.report %s", location)
-    written = write_report_after(location, "the search's results")
-    if written is not None:
-        print(f"report: {written}")
 
 
 if __name__ == "__main__":

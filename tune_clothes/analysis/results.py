@@ -50,6 +50,29 @@ def load_trials(location: str, experiment: Experiment) -> pd.DataFrame:
     return trials.astype({**dict.fromkeys(FOLD_COLUMNS, "int64"), "best_epoch": "Int64"})
 
 
+def load_history(location: str, experiment: Experiment) -> pd.DataFrame:
+    """Every fold's every reported epoch: one row per (trial, fold, epoch). Columns: the axes, `repeat`,
+    `fold_in_repeat`, `fold_index`, `trial`, `epoch` (1 = the first), and every training and validation metric
+    (`EPOCH_SCALARS`) of that fold at that epoch."""
+    axes = search_axes(experiment)
+    rows = []
+    for name in storage.list_dirs(location):
+        trial_dir = storage.join(location, name)
+        if not storage.exists(storage.join(trial_dir, "params.json")):
+            continue
+        params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
+        configuration = {axis: params.get(axis) for axis in axes}
+        for fold in trial_folds(params, experiment):
+            rows += [{**configuration, **fold.columns(), "trial": name, "epoch": report[record.EPOCHS_DONE],
+                      **record.fold_metrics(report, fold.j, EPOCH_SCALARS)}
+                     for report in read_reports(trial_dir) if report.get(record.EPOCHS_DONE)]
+    history = pd.DataFrame(rows, columns=[*axes, *FOLD_COLUMNS, "trial", "epoch", *EPOCH_SCALARS])
+    history = history.dropna(how="all", subset=list(EPOCH_SCALARS))  # a lock-step report without this fold
+    # an epoch trained again after a retry or a resume: its last report is the one the search kept
+    history = history.drop_duplicates(["trial", FOLD_INDEX, "epoch"], keep="last")
+    return history.sort_values(["trial", FOLD_INDEX, "epoch"], ignore_index=True)
+
+
 def search_axes(experiment: Experiment) -> list[str]:
     return list(experiment.search.axes)
 

@@ -39,6 +39,12 @@ class ExperimentSummary:
     table: str  # the leaderboard as text, with a legend
     best: dict[str, Any] | None  # axis -> value of the best configuration; None when none finished a fold
     cost: str  # what the search trained, beside what training every configuration to the end would
+    experiment: Experiment  # as the search ran it (experiment.yaml)
+    trials: pd.DataFrame  # one row per configuration and fold (`results.load_trials`)
+
+    @property
+    def cv_results(self) -> pd.DataFrame:
+        return cv_results(self.trials, search_axes(self.experiment))
 
 
 def cost_line(experiment: Experiment, trials: pd.DataFrame) -> str:
@@ -55,18 +61,24 @@ def cost_line(experiment: Experiment, trials: pd.DataFrame) -> str:
     return f"trained {trained:,} of the {full:,} epochs {what} would to the end{share}"
 
 
-def write_summary(location: str) -> ExperimentSummary:
+def read_summary(location: str) -> ExperimentSummary:
+    """The summary of the experiment at `location`, from its files; writes nothing."""
     experiment, trials, board = summarize_experiment(location)
-    axes, search = search_axes(experiment), experiment.search
-    storage.write_text(storage.join(location, LEADERBOARD_CSV), board.to_csv(index=False))
-    storage.write_text(storage.join(location, CV_RESULTS_CSV),
-                       cv_results(trials, axes).to_csv(index=False))
-    storage.write_text(storage.join(location, TRIALS_CSV), trials.to_csv(index=False))
+    search = experiment.search
     best = best_configuration(board) if board["is_best"].any() else None
-    if best is not None:
-        storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(experiment, best, board))
-    return ExperimentSummary(location, board, format_leaderboard(board, search.metric, axes), best,
-                             cost_line(experiment, trials))
+    return ExperimentSummary(location, board, format_leaderboard(board, search.metric, search_axes(experiment)),
+                             best, cost_line(experiment, trials), experiment, trials)
+
+
+def write_summary(location: str) -> ExperimentSummary:
+    """`read_summary`, and its files written in the experiment folder."""
+    summary = read_summary(location)
+    storage.write_text(storage.join(location, LEADERBOARD_CSV), summary.leaderboard.to_csv(index=False))
+    storage.write_text(storage.join(location, CV_RESULTS_CSV), summary.cv_results.to_csv(index=False))
+    storage.write_text(storage.join(location, TRIALS_CSV), summary.trials.to_csv(index=False))
+    if summary.best is not None:
+        storage.write_text(storage.join(location, BEST_CONFIG_YAML), _best_config_yaml(summary))
+    return summary
 
 
 def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.DataFrame]:
@@ -93,11 +105,18 @@ def _mark_not_started(board: pd.DataFrame, trials: pd.DataFrame, axes: list[str]
     return board
 
 
-def _best_config_yaml(experiment, best: dict[str, Any], board: pd.DataFrame) -> str:
-    """The experiment with the best values filled in and nothing left to search: ready for `train`/`search`."""
-    chosen = experiment.with_axes(best)
-    chosen = dataclasses.replace(chosen, search=dataclasses.replace(chosen.search, algorithm="grid", grid={},
-                                                                   space={}, scheduler="none"))
+def one_configuration(experiment: Experiment, values: dict[str, Any]) -> Experiment:
+    """The experiment with `values` (axis -> value) filled in and nothing left to search: ready for `train`, or
+    for a search of that one configuration."""
+    chosen = experiment.with_axes(values)
+    return dataclasses.replace(chosen, search=dataclasses.replace(chosen.search, algorithm="grid", grid={},
+                                                                  space={}, scheduler="none"))
+
+
+def _best_config_yaml(summary: ExperimentSummary) -> str:
+    """best_config.yaml: the best configuration as `one_configuration`, with a header that says how good it is."""
+    experiment, board = summary.experiment, summary.leaderboard
+    chosen = one_configuration(experiment, summary.best)
     row = board[board["is_best"].astype(bool)].iloc[0]
     metric = experiment.search.metric
     interval = (f"corrected 95% CI [{row[f'{metric}/ci_low']:.4f}, {row[f'{metric}/ci_high']:.4f}]"

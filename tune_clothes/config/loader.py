@@ -5,6 +5,7 @@ Every error names the file and the dotted key, and suggests the closest valid ke
 from __future__ import annotations
 
 import collections.abc
+import copy
 import dataclasses
 import difflib
 import os
@@ -25,12 +26,23 @@ PRECOMPUTED_AXES = ("split", "image_size")
 
 def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Experiment:
     """Read a search-space file, apply `key=value` overrides, and validate everything."""
-    raw = read_yaml_mapping(path)
-    overrides = list(overrides)
-    source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
+    return experiment_with_overrides(read_yaml_mapping(path), overrides, str(path))
+
+
+def experiment_with_overrides(raw: Mapping[str, Any], overrides: Iterable[str] | Mapping[str, Any],
+                              source: str) -> Experiment:
+    """Validate the raw config mapping with `overrides` applied: `key=value` strings (the value read as YAML, as
+    `--set` reads it) or a mapping of dotted keys to values. Errors name `source` and the overrides."""
+    raw = copy.deepcopy(dict(raw))
+    if isinstance(overrides, Mapping):
+        assignments = [(str(key), value, f"{key}={value!r}") for key, value in overrides.items()]
+    else:
+        assignments = [(*parse_override(text), text) for text in overrides]
+    if assignments:
+        source = f"{source} with --set {' '.join(shown for _, _, shown in assignments)}"
     try:
-        for assignment in overrides:
-            apply_override(raw, assignment)
+        for key, value, shown in assignments:
+            set_dotted(raw, key, value, shown)
         return experiment_from_dict(raw)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
@@ -60,21 +72,25 @@ def _at(mark, word: str = ",") -> str:
     return f"{word} line {mark.line + 1}, column {mark.column + 1}" if mark else ""
 
 
-def apply_override(raw: dict, assignment: str) -> None:
-    """Apply `train.lr=0.01` (the value is parsed as YAML) to the raw config mapping."""
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """`train.lr=0.01` -> ("train.lr", 0.01): the value is read as YAML."""
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set train.epochs=2")
     try:
-        value = yaml.safe_load(text)
+        return key.strip(), yaml.safe_load(text)
     except yaml.YAMLError:
         raise ConfigError(f"--set {assignment!r}: the value is not valid YAML") from None
+
+
+def set_dotted(raw: dict, key: str, value: Any, shown: str) -> None:
+    """raw[a][b] = value for key `a.b`, making the sections it needs; `shown` names the override in errors."""
     *parents, leaf = key.strip().split(".")
     node = raw
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {assignment!r}: {part!r} is not a section")
+            raise ConfigError(f"--set {shown!r}: {part!r} is not a section")
     node[leaf] = value
 
 

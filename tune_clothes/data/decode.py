@@ -29,13 +29,18 @@ def decode_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray
                 if size is not None:
                     img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
                 img.load()  # reads all the data: this is what finds a truncated file
-                rgb = to_rgb(ImageOps.exif_transpose(img))
+                return image_pixels(img, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageDecodeError(f"too large to decode safely ({err})") from None
     except Image.UnidentifiedImageError:
         raise ImageDecodeError("not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as err:  # PIL reports bad data with these
         raise ImageDecodeError(f"unreadable image data: {err}") from None
+
+
+def image_pixels(img: Image.Image, size: int | None = None) -> np.ndarray:
+    """A loaded PIL image as uint8 RGB (H x W x 3), upright (EXIF), resized to size x size when `size` is given."""
+    rgb = to_rgb(ImageOps.exif_transpose(img))
     if size is not None and rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(rgb, dtype=np.uint8)

@@ -65,6 +65,15 @@ def predict_paths(scorer: Scorer, bundle: ModelBundle, entries: Sequence[tuple[s
             yield from _predicted(scorer, bundle, batch, decoded, topk)
 
 
+def predict_pixels(scorer: Scorer, bundle: ModelBundle, images: Sequence[tuple[str, np.ndarray]], topk: int,
+                   batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
+    """One Prediction per (name, uint8 side x side x 3 pixels), in order, a batch at a time."""
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        yield from _predicted(scorer, bundle, [(name, "") for name, _ in batch],
+                              [(pixels, "") for _, pixels in batch], topk)
+
+
 def _predicted(scorer: Scorer, bundle: ModelBundle, batch: Sequence[tuple[str, str]],
                decoded: list[tuple[np.ndarray | None, str]], topk: int) -> Iterator[Prediction]:
     good = [i for i, (pixels, _) in enumerate(decoded) if pixels is not None]

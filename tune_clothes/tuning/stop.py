@@ -32,6 +32,7 @@ class SearchInterrupted(Exception):
     def __init__(self, location: str, signum: int):
         super().__init__(f"the search at {location} was stopped by {signal.Signals(signum).name}")
         self.location, self.signum = location, signum
+        self.results = None  # what finished, as `tune_clothes.search` read it back (a `SearchResults`)
 
     @property
     def exit_status(self) -> int:
