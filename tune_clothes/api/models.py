@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from tune_clothes.api.progress import progress_shown
 from tune_clothes.config import DatasetConfig
 from tune_clothes.config.errors import UserError
 from tune_clothes.data.decode import image_pixels
@@ -182,9 +183,10 @@ def build_final(request: FinalRequest, address: str | None = None, num_cpus: int
         from tune_clothes.tuning.refit import run_refit
         from tune_clothes.tuning.tuner import RayOptions
         return run_refit(job, RayOptions(address=address, num_cpus=num_cpus, verbose=verbose))
-    built = build_final_model(request, refit_on_ray)
-    report = None
-    if request.out == Path(request.location) / FINAL_DIR:
-        from tune_clothes.analysis.report.page import write_report_after  # matplotlib: only when needed
-        report = write_report_after(request.location, "the model folder")
+    with progress_shown():
+        built = build_final_model(request, refit_on_ray)
+        report = None
+        if request.out == Path(request.location) / FINAL_DIR:
+            from tune_clothes.analysis.report.page import write_report_after  # matplotlib: only when needed
+            report = write_report_after(request.location, "the model folder")
     return Model(read_model_folder(built.folder)), report

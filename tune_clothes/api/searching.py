@@ -3,13 +3,11 @@ checked, and a search started here stops on Ctrl-C (a notebook's "interrupt") as
 from __future__ import annotations
 
 import logging
-import sys
-from contextlib import contextmanager
-from typing import Iterator
 
 from tune_clothes.analysis.summary import write_summary
 from tune_clothes.analysis.tensorboard_curves import write_configuration_curves
 from tune_clothes.api.experiments import ExperimentSource, Overrides, load_experiment
+from tune_clothes.api.progress import progress_shown
 from tune_clothes.api.results import SearchResults
 from tune_clothes.config import Experiment
 from tune_clothes.config.errors import UserError
@@ -85,23 +83,3 @@ def ray_options(address: str | None, num_cpus: int | None, verbose: bool, wait_f
         raise UserError(f"num_cpus {num_cpus}: must be at least 1")
     from tune_clothes.tuning.tuner import RayOptions  # imports Ray
     return RayOptions(address, num_cpus, verbose, wait_for_nodes)
-
-
-@contextmanager
-def progress_shown() -> Iterator[None]:
-    """The project logs its progress at INFO. Where nothing configured logging (a notebook, a plain script),
-    show those lines on stderr for this call, then leave logging as it was."""
-    package = logging.getLogger("tune_clothes")
-    if logging.getLogger().handlers or package.handlers:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    level = package.level
-    package.addHandler(handler)
-    package.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        package.removeHandler(handler)
-        package.setLevel(level)
