@@ -107,6 +107,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes_the_search(ray_local, tmp_pat
     resumed = tc.search(location, resume=True)
     shown = capfd.readouterr()
     assert resumed.complete and resumed.best_config is not None, shown.out + shown.err
+    assert Path(resumed.report_path).is_file() and len(resumed.tensorboard_runs) >= 4
     # no Ray banner on resume either (Tune restores its settings with the experiment), nor its TensorBoard path
     assert "Configuration for experiment" not in shown.out and "driver_artifacts" not in shown.out
     after = finished_trials(location)

@@ -38,5 +38,7 @@ def test_the_quickstart_notebook_runs(tmp_path):
                       for output in outputs)
     assert "val/acc/mean" in shown and "final model: ensemble of" in shown and "label_1" in shown
     assert any("image/png" in output.get("data", {}) for output in outputs)  # the plot
+    logged = "".join(output.get("text", "") for output in outputs if output.get("name") == "stderr")
+    assert "trials 6/6 done" in logged  # the search's progress, shown in the notebook (stderr)
     experiments = list((tmp_path / "results").iterdir())
     assert len(experiments) == 1 and (experiments[0] / "final" / "model.onnx").is_file()
