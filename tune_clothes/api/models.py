@@ -96,7 +96,9 @@ class Model:
         """Accuracy and macro precision/recall/F1 with 95% stratified-bootstrap intervals, and per-class results,
         on labelled data (a Clothing Dataset folder, Fashion-MNIST IDX folder or CSV file); what `evaluate
         --json` prints. Rows the data cannot give (missing or corrupt files, unknown classes) are left out and
-        reported."""
+        reported. `split`: which Fashion-MNIST IDX files to read."""
+        if split not in ("test", "train"):
+            raise UserError(f"split={split!r}: Fashion-MNIST IDX files come as 'test' and 'train'")
         bundle = self.folder.bundle
         cache = Path(cache_dir if cache_dir is not None else DatasetConfig.cache_dir).expanduser()
         labelled = open_labelled_data(str(data_root), bundle.class_names, bundle.image_size, cache, split)

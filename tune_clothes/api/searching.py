@@ -11,7 +11,7 @@ from tune_clothes.api.progress import progress_shown
 from tune_clothes.api.results import SearchResults
 from tune_clothes.config import Experiment
 from tune_clothes.config.errors import UserError
-from tune_clothes.data import storage
+from tune_clothes.data import storage as files  # not `storage`: search() takes an argument of that name
 from tune_clothes.data.experiment_folder import EXPERIMENT_YAML
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run_and_summarize(experiment: Experiment, resume: bool, ray) -> tuple[Search
         try:
             location = run_search(experiment, SearchOptions(resume, ray))
         except SearchInterrupted as stopped:
-            started = storage.exists(storage.join(stopped.location, EXPERIMENT_YAML))
+            started = files.exists(files.join(stopped.location, EXPERIMENT_YAML))
             stopped.results = summarize(stopped.location)[0] if started else None
             stopped.add_note(f"what finished is kept in {stopped.location}: tune_clothes.load_results(...) reads it, "
                              f"tune_clothes.search(..., resume=True) continues it" if started else
