@@ -1,4 +1,5 @@
-"""`python -m tune_clothes.complexity`: parameters and compute of the two models, as in the original project's table.
+"""`python -m tune_clothes.complexity`: parameters and compute of the two models, as in the original project's table;
+or of any network `model.name` takes (`--model NAME`, repeatable), at `--image-size`, with `--classes` outputs.
 
 Counted by ptflops (`get_model_complexity_info`, pytorch backend) for one image (batch of 1):
 multiply-accumulates (MACs) of Conv2d and Linear layers, plus one per output element of BatchNorm, ReLU and
@@ -26,6 +27,7 @@ from tune_clothes.cli import exit_quickly, run_command
 from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
 from tune_clothes.config.errors import UserError
 from tune_clothes.training.models import build_model
+from tune_clothes.training.networks import check_network
 
 CLOTH_CLASSES = 20  # the clothing dataset's classes, as in the original project's table
 FASHION_CLASSES = 10  # Fashion-MNIST's classes
@@ -70,11 +72,25 @@ def reference_table(cloth_size: int = CLOTH_IMAGE_SIZE,
     return table
 
 
+def networks_table(names: Sequence[str], image_size: int, classes: int = CLOTH_CLASSES) -> dict[str, Complexity]:
+    """Each network `model.name` may name, with `classes` outputs, at image_size x image_size; one that does not
+    exist or cannot take that size is refused with the reason, as before a search."""
+    if classes < 2:
+        raise UserError(f"--classes {classes}: a classifier needs at least 2 classes")
+    for name in names:
+        if image_size < MIN_IMAGE_SIZE.get(name, 1):
+            raise UserError(f"image size {image_size} is too small for {name}: it needs at least "
+                            f"{MIN_IMAGE_SIZE[name]} pixels")
+        check_network(name, image_size)
+    return {name: model_complexity(build_model(ModelConfig(name=name), classes), image_size) for name in names}
+
+
 def format_table(table: dict[str, Complexity]) -> str:
-    lines = [f"{'model':<12} {'input':>10} {'params':>9} {'GMACs':>8} {'GFLOPs':>8}"]
+    width = max(12, *map(len, table))
+    lines = [f"{'model':<{width}} {'input':>10} {'params':>9} {'GMACs':>8} {'GFLOPs':>8}"]
     for name, c in table.items():
         shape = "x".join(str(s) for s in c.input_size)
-        lines.append(f"{name:<12} {shape:>10} {c.params_m:>7.2f} M {c.gmacs:>8.3f} {c.gflops:>8.3f}")
+        lines.append(f"{name:<{width}} {shape:>10} {c.params_m:>7.2f} M {c.gmacs:>8.3f} {c.gflops:>8.3f}")
     lines.append(f"counted by {COUNTER}: Conv2d/Linear MACs plus one per output of BatchNorm, ReLU and "
                  "pooling; residual additions and dropout not counted; FLOPs = 2 x MACs; batch of 1")
     return "\n".join(lines)
@@ -82,14 +98,20 @@ def format_table(table: dict[str, Complexity]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tune_clothes.complexity",
-                                     description="Parameters, GMACs and GFLOPs of the two models (ptflops).")
+                                     description="Parameters, GMACs and GFLOPs of the models (ptflops).")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--image-size", type=int, default=CLOTH_IMAGE_SIZE,
                         help=f"input side of the resnet18 cloth model, pixels (default {CLOTH_IMAGE_SIZE})")
     parser.add_argument("--fashion-image-size", type=int, default=FASHION_IMAGE_SIZE,
                         help=f"input side of the Fashion-MNIST model, pixels (default {FASHION_IMAGE_SIZE})")
+    parser.add_argument("--model", action="append", metavar="NAME",
+                        help="any network model.name takes (resnet18, fashion_cnn, or a torchvision classification "
+                             "network such as mobilenet_v3_small), at --image-size; repeatable")
+    parser.add_argument("--classes", type=int, default=CLOTH_CLASSES,
+                        help=f"outputs of each --model's classifier (default {CLOTH_CLASSES})")
     args = parser.parse_args(argv)
-    table = reference_table(args.image_size, args.fashion_image_size)
+    table = (networks_table(args.model, args.image_size, args.classes) if args.model
+             else reference_table(args.image_size, args.fashion_image_size))
     if args.json:
         print(json.dumps({name: {**asdict(c), "counter": COUNTER} for name, c in table.items()}))
     else:

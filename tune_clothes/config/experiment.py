@@ -16,8 +16,12 @@ from tune_clothes.config.search_space import Axis, Choice
 from tune_clothes.config.trial_record import SearchMode, search_mode
 
 DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
-ModelName = Literal["resnet18", "fashion_cnn"]
-#: The smallest input side each model accepts (resnet18 halves the image five times).
+#: The original project's two networks (its resnet18 with a fully connected head, and its small CNN); `model.name`
+#: may also name any torchvision classification network, which `training.networks` checks before a search starts.
+PROJECT_MODELS = ("resnet18", "fashion_cnn")
+ModelName = str
+#: The smallest input side each of the project's models accepts (resnet18 halves the image five times); a
+#: torchvision network's is found by trying it (`training.networks.check_network`).
 MIN_IMAGE_SIZE = {"resnet18": 32, "fashion_cnn": 8}
 
 
@@ -48,15 +52,16 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: ModelName = "fashion_cnn"
-    pretrained: bool | str = False  # True: torchvision ImageNet weights; a string: a local weights file
-    freeze_backbone: bool = False  # train only the fully connected head (resnet18)
+    name: ModelName = "fashion_cnn"  # resnet18, fashion_cnn, or any torchvision classification network
+    pretrained: bool | str = False  # True: torchvision's default ImageNet weights; a string: a local weights file
+    freeze_backbone: bool = False  # train only the new classifier (the head, for resnet18)
 
     def __post_init__(self) -> None:
-        require(self.pretrained is False or self.name == "resnet18", "model.pretrained", self.pretrained,
-                "only resnet18 has pretrained weights: set it to false")
-        require(not self.freeze_backbone or self.name == "resnet18", "model.freeze_backbone",
-                self.freeze_backbone, "only resnet18 has a backbone to freeze: set it to false")
+        require(bool(self.name.strip()), "model.name", self.name, "name a network, e.g. resnet18")
+        require(self.pretrained is False or self.name != "fashion_cnn", "model.pretrained", self.pretrained,
+                "fashion_cnn has no pretrained weights: set it to false")
+        require(not self.freeze_backbone or self.name != "fashion_cnn", "model.freeze_backbone",
+                self.freeze_backbone, "fashion_cnn has no pretrained backbone to freeze: set it to false")
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,7 @@ class Experiment:
     def __post_init__(self) -> None:
         require(bool(self.name) and all(c.isalnum() or c in "-_." for c in self.name), "name", self.name,
                 "use letters, digits, '-', '_' or '.' (it becomes a folder name)")
-        smallest = MIN_IMAGE_SIZE[self.model.name]
+        smallest = MIN_IMAGE_SIZE.get(self.model.name, 1)
         require(self.train.image_size >= smallest, "train.image_size", self.train.image_size,
                 f"{self.model.name} needs at least {smallest} pixels")
         require(self.cv.group_by is None or self.dataset.kind != "fashion_mnist", "cv.group_by", self.cv.group_by,

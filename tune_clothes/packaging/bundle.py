@@ -18,11 +18,12 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
+from tune_clothes.config import MIN_IMAGE_SIZE, PROJECT_MODELS, ModelConfig
 from tune_clothes.config.errors import UserError
 from tune_clothes.data.storage import atomic_path
 from tune_clothes.training.augment import IMAGENET_MEAN, IMAGENET_STD
 from tune_clothes.training.models import build_model
+from tune_clothes.training.networks import torchvision_networks
 
 FORMAT_VERSION = 1
 MODEL_PT = "model.pt"
@@ -125,13 +126,14 @@ def _bundle_from(content: Any, path: Path) -> ModelBundle:
     require(isinstance(content, dict) and content.get("format") == FORMAT_VERSION,
             f"expected format {FORMAT_VERSION}")
     require(content.get("strategy") in STRATEGIES, f"strategy must be one of {STRATEGIES}")
-    require(content.get("model") in MIN_IMAGE_SIZE, f"unknown model {content.get('model')!r}")
+    model = content.get("model")
+    require(model in PROJECT_MODELS or model in torchvision_networks(), f"unknown model {model!r}")
     names = content.get("class_names")
     require(isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names),
             "class_names must list at least 2 names")
-    size = content.get("image_size")
-    require(isinstance(size, int) and MIN_IMAGE_SIZE[content["model"]] <= size <= MAX_IMAGE_SIZE,
-            f"image_size must be a whole number of pixels in [{MIN_IMAGE_SIZE[content['model']]}, {MAX_IMAGE_SIZE}]")
+    size, smallest = content.get("image_size"), MIN_IMAGE_SIZE.get(model, 1)
+    require(isinstance(size, int) and smallest <= size <= MAX_IMAGE_SIZE,
+            f"image_size must be a whole number of pixels in [{smallest}, {MAX_IMAGE_SIZE}]")
     require(content.get("channels") in (1, 3), "channels must be 1 or 3")
     members = content.get("members")
     require(isinstance(members, list) and len(members) >= 1 and all(

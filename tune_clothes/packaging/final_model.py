@@ -35,7 +35,7 @@ from tune_clothes.packaging.evaluation import evaluate
 from tune_clothes.packaging.inference import TorchScorer, model_input
 from tune_clothes.packaging.labelled_data import from_index
 from tune_clothes.packaging.model_folder import MODEL_CARD
-from tune_clothes.packaging.onnx_export import ONNX_FILE, export_onnx
+from tune_clothes.packaging.onnx_export import ONNX_FILE, ExportCheck, ExportCheckFailed, export_onnx
 from tune_clothes.training.callbacks import load_checkpoint
 from tune_clothes.training.refit_job import RefitJob
 
@@ -84,7 +84,7 @@ def build_final_model(request: FinalRequest, refit: Refit | None = None) -> Fina
                          CHANNELS[index.kind], tuple(members))
     request.out.mkdir(parents=True, exist_ok=True)
     save_bundle(bundle, request.out / MODEL_PT)
-    check = export_onnx(bundle, request.out / ONNX_FILE, _check_images(index, _monitor(selection, plan), bundle))
+    check = _export(bundle, request.out / ONNX_FILE, _check_images(index, _monitor(selection, plan), bundle))
     test = _locked_test(bundle, index, plan)  # the first and only time anything reads the holdout
     if test is not None:
         storage.write_text(str(request.out / TEST_METRICS_JSON), json.dumps(test, indent=2))
@@ -153,6 +153,20 @@ def _ensemble(selection: Selection) -> tuple[list, dict]:
         chosen.append({"trial": Path(run.trial_dir).name, **run.fold.columns(), "epoch": state["epoch"],
                        metric: state["history"][-1][metric]})
     return members, {"strategy": "ensemble", "members": chosen}
+
+
+def _export(bundle: ModelBundle, path: Path, images) -> ExportCheck | str:
+    """model.onnx, checked against PyTorch; or, for a network torch.onnx cannot export, why there is none: the
+    model is still whole in model.pt. An export that disagrees with PyTorch still fails (ExportCheckFailed)."""
+    try:
+        return export_onnx(bundle, path, images)
+    except ExportCheckFailed:
+        raise
+    except Exception as err:  # noqa: BLE001 - the exporter raises many types for what it cannot convert
+        reason = f"torch.onnx cannot export {bundle.model_name}: {(str(err).strip().splitlines() or [''])[0]}"
+        log.warning("%s not written (%s); %s serves predict and evaluate with the torch backend", ONNX_FILE, reason,
+                    MODEL_PT)
+        return reason
 
 
 def _check_images(index: DatasetIndex, positions: np.ndarray, bundle: ModelBundle):

@@ -36,7 +36,7 @@ class CardInputs:
     selection: Selection
     bundle: ModelBundle
     training: dict  # what final_model did to get the weights
-    check: ExportCheck
+    check: ExportCheck | str  # or why there is no model.onnx
     test: dict | None  # the locked test set's metrics, or None when the experiment had none
     plan: FoldPlan
 
@@ -62,7 +62,8 @@ def model_info(inputs: CardInputs) -> dict[str, Any]:
         "training": _training_json(inputs.training, selection),
         "test": None if test is None else {key: test[key] for key in ("data", "images", "metrics", "interval",
                                                                        "per_class")} | {"file": TEST_METRICS_JSON},
-        "export": {"file": ONNX_FILE, **inputs.check.to_json()},
+        "export": ({"file": None, "error": inputs.check} if isinstance(inputs.check, str)
+                   else {"file": ONNX_FILE, **inputs.check.to_json()}),
         "versions": package_versions(),
     }
 
@@ -118,20 +119,36 @@ def summary(info: dict, folder: Path) -> str:
                  f"note: {training['per_epoch_validation']}"]
     else:
         lines = [f"final model: ensemble of {label}", f"how: {training['how']}"]
-    lines += [f"{ONNX_FILE}: checked on {export['images']} real pool images: max |score difference| "
-              f"{export['max_abs_score_diff']:.2g}, top-1 agreement {export['top1_agreement']:.0%}", "",
+    lines += [_export_line(export), "",
               *(f"{name:<17} CV {cv}" + (f", test {test}" if test else "") for name, cv, test in estimates(info)),
               *estimate_notes(info), "",
               f"model folder: {folder} ({', '.join(_files(info))})"]
     return "\n".join(lines)
 
 
+def _export_line(export: dict) -> str:
+    if export.get("file") is None:
+        return f"{ONNX_FILE}: not written ({export['error']}); {MODEL_PT} serves predict and evaluate (--backend torch)"
+    return (f"{ONNX_FILE}: checked on {export['images']} real pool images: max |score difference| "
+            f"{export['max_abs_score_diff']:.2g}, top-1 agreement {export['top1_agreement']:.0%}")
+
+
 def _files(info: dict) -> list[str]:
-    return [MODEL_PT, ONNX_FILE, MODEL_CARD, MODEL_JSON] + ([TEST_METRICS_JSON] if info["test"] else [])
+    onnx = [ONNX_FILE] if info["export"].get("file") else []
+    return [MODEL_PT, *onnx, MODEL_CARD, MODEL_JSON] + ([TEST_METRICS_JSON] if info["test"] else [])
 
 
 def _interval(value: float, low: float, high: float) -> str:
     return f"{value:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def _export_paragraph(export: dict) -> str:
+    if export.get("file") is None:
+        return f"No `{ONNX_FILE}`: {md(export['error'])}. `{MODEL_PT}` holds the whole model (use `--backend torch`)."
+    return (f"`{ONNX_FILE}` (dynamic batch axis; class names and preprocessing in its metadata) was checked "
+            f"against PyTorch on {export['images']} real pool images: max \\|score difference\\| "
+            f"{export['max_abs_score_diff']:.2g} (limit {export['limit_max_abs_score_diff']:g}), "
+            f"top-1 agreement {export['top1_agreement']:.0%}.")
 
 
 def md(text: Any) -> str:
@@ -156,11 +173,7 @@ def model_card(info: dict) -> str:
     if training["strategy"] == "refit":
         lines.append(f"- Per-epoch validation: {training['per_epoch_validation']}.")
     lines += ["", "## How good it is", "", *_estimate_table(info), "", *_per_class_table(info), "",
-              *_data_section(data), "", "## Export", "",
-              f"`{ONNX_FILE}` (dynamic batch axis; class names and preprocessing in its metadata) was checked "
-              f"against PyTorch on {info['export']['images']} real pool images: max \\|score difference\\| "
-              f"{info['export']['max_abs_score_diff']:.2g} (limit {info['export']['limit_max_abs_score_diff']:g}), "
-              f"top-1 agreement {info['export']['top1_agreement']:.0%}.", "",
+              *_data_section(data), "", "## Export", "", _export_paragraph(info["export"]), "",
               "## Use", "", "```", "python -m tune_clothes.predict MODEL_DIR IMAGES... [--topk 3] "
               "[--backend torch|onnx] [--out predictions.csv]", "python -m tune_clothes.evaluate MODEL_DIR DATA_ROOT "
               "[--json]", "```", "", "## Versions", "",

@@ -1,4 +1,5 @@
-"""The two classifiers the original project benchmarks, as plain `nn.Module`s built on the CPU.
+"""The classifiers, as plain `nn.Module`s built on the CPU: the original project's two, and any torchvision
+classification network by name (`networks.py`).
 
 - `ClothClassifier`: torchvision's resnet18 with its 1000-way `fc` replaced by a three-layer head, optionally
   starting from ImageNet weights (downloaded, or read from a local `.pth` file for offline machines).
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Mapping
 
 import torch
 from torch import nn
 
 from tune_clothes.config import ModelConfig
-from tune_clothes.config.errors import ConfigError, UserError
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.training.networks import TorchvisionClassifier, check_network_name
+from tune_clothes.training.weights import download_default_weights, read_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,9 @@ class ClothClassifier(nn.Module):
         self.backbone.fc = nn.Identity()  # the head below replaces the ImageNet classifier
         self.head = fully_connected_head(RESNET18_FEATURES, num_classes)
         if pretrained is True:
-            load_backbone_weights(self.backbone, download_imagenet_weights(), "torchvision ImageNet weights")
+            load_backbone_weights(self.backbone, download_default_weights("resnet18"), "torchvision ImageNet weights")
         elif isinstance(pretrained, (str, os.PathLike)):
-            load_backbone_weights(self.backbone, read_weights_file(str(pretrained)), str(pretrained))
+            load_backbone_weights(self.backbone, read_weights_file(str(pretrained), "resnet18"), str(pretrained))
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             if pretrained is False:
@@ -78,51 +80,6 @@ class ClothClassifier(nn.Module):
         if self.freeze_backbone:
             self.backbone.eval()  # a frozen backbone keeps its BatchNorm statistics as loaded
         return self
-
-
-def download_imagenet_weights() -> Mapping[str, torch.Tensor]:
-    """torchvision's resnet18 ImageNet weights (cached under torch.hub's folder after the first download)."""
-    from torchvision.models import ResNet18_Weights
-    weights = ResNet18_Weights.IMAGENET1K_V1
-    try:
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad download fails the hash check
-        raise _download_error(weights.url, err) from err
-
-
-def fetch_pretrained_weights(pretrained: bool | str) -> None:
-    """Make sure the weights `model.pretrained` names are there before any trial starts: torchvision's in
-    torch.hub's cache (downloaded once, where every trial then finds them), or a local file. Called by the
-    driver, so that a machine without a network fails once, at once, instead of in every trial after its retries."""
-    if pretrained is True:
-        download_imagenet_weights()
-    elif isinstance(pretrained, str):
-        read_weights_file(pretrained)
-
-
-def _download_error(url: str, err: Exception) -> UserError:
-    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return UserError(f"model.pretrained=true: could not download the resnet18 ImageNet weights from {url} "
-                     f"({reason}); on a machine with a network, download that file by hand and set "
-                     f"model.pretrained: /path/to/{Path(url).name}, or put it in {cache}")
-
-
-def read_weights_file(path: str) -> Mapping[str, torch.Tensor]:
-    """A resnet18 state dict saved with `torch.save(model.state_dict(), path)`."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"model.pretrained={path!r}: no such file; give the path of a resnet18 .pth weights "
-                          f"file, or set model.pretrained: true to download torchvision's")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types (pickle, zip, RuntimeError) for unreadable files
-        raise ConfigError(f"model.pretrained={path!r}: cannot read it as PyTorch weights ({err}); "
-                          f"save it with torch.save(model.state_dict(), path)") from err
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"model.pretrained={path!r}: holds a {type(state).__name__}, not a state dict of "
-                          f"tensors; save it with torch.save(model.state_dict(), path)")
-    return state
 
 
 def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
@@ -176,4 +133,5 @@ def build_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
         return ClothClassifier(num_classes, pretrained=cfg.pretrained, freeze_backbone=cfg.freeze_backbone)
     if cfg.name == "fashion_cnn":
         return FashionMnistClassifier(num_classes)
-    raise ConfigError(f"model.name={cfg.name!r}: must be one of 'resnet18', 'fashion_cnn'")
+    check_network_name(cfg.name)
+    return TorchvisionClassifier(cfg.name, num_classes, cfg.pretrained, cfg.freeze_backbone)

@@ -4,6 +4,7 @@ checkpoints and resume, and the same clean stop on Ctrl-C or SIGTERM. What diffe
 trials, in which order, which scheduler, which progress line) is a `TunerSpec`."""
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from typing import Any, Callable
 from ray import tune
 
 from tune_clothes.config import Experiment
-from tune_clothes.training.models import fetch_pretrained_weights
+from tune_clothes.training.networks import check_network
+from tune_clothes.training.weights import fetch_pretrained_weights
 from tune_clothes.tuning.cluster_checks import check_shared_storage, check_trials_fit, cluster_nodes, this_machine
 from tune_clothes.tuning.endings import RecordEarlyEndings
 from tune_clothes.tuning.retries import NoRetryOfRepeatedFailures
@@ -52,13 +54,18 @@ class TunerSpec:
 
 
 def check_before_ray(experiment: Experiment, options: RayOptions) -> None:
-    """What is refused before Ray starts: trials too big for this machine (for a local Ray), and pretrained
-    weights that cannot be fetched (once, here, not in every trial)."""
+    """What is refused before Ray starts: a network that does not exist or cannot take the image size, trials
+    too big for this machine (for a local Ray), and pretrained weights that cannot be fetched (once, here, not
+    in every trial)."""
+    networks = experiment.axis_values("name")
+    for network, size in itertools.product(networks, experiment.axis_values("image_size")):
+        check_network(network, size)
     if options.target().address is None:
         check_trials_fit(experiment, [this_machine(experiment, options.num_cpus)], "this machine",
                          options.wait_for_nodes)
-    for pretrained in set(experiment.axis_values("pretrained")):
-        fetch_pretrained_weights(pretrained)
+    for network, pretrained in itertools.product(networks, experiment.axis_values("pretrained")):
+        if network != "fashion_cnn":  # it has none; the config refuses pretrained weights for it
+            fetch_pretrained_weights(network, pretrained)
 
 
 def check_on_ray(experiment: Experiment, options: RayOptions, storage_root: str) -> None:
