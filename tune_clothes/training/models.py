@@ -6,7 +6,8 @@ classification network by name (`networks.py`).
 - `FashionMnistClassifier`: a small six-convolution network for 28x28 images.
 
 Nothing here knows about devices: the training core moves the model where it runs. torchvision is imported
-only where resnet18 is built: importing it costs a trial process about a second (it loads torch._dynamo).
+only where a torchvision network is built: importing it costs a trial process about a second (it loads
+torch._dynamo).
 """
 from __future__ import annotations
 
