@@ -16,7 +16,7 @@ from torch import nn
 
 from tune_clothes.config import PROJECT_MODELS
 from tune_clothes.config.errors import ConfigError, UserError
-from tune_clothes.training.weights import download_default_weights, read_weights_file
+from tune_clothes.training.weights import pretrained_network, read_weights_file
 
 log = logging.getLogger(__name__)
 IMAGENET_CLASSES = 1000  # what every torchvision classification network outputs
@@ -67,10 +67,8 @@ class TorchvisionClassifier(nn.Module):
                  freeze_backbone: bool = False) -> None:
         super().__init__()
         from torchvision import models
-        self.network = models.get_model(name, weights=None)
-        if pretrained is True:
-            self.network.load_state_dict(download_default_weights(name))
-        elif pretrained:
+        self.network = pretrained_network(name) if pretrained is True else models.get_model(name, weights=None)
+        if pretrained and pretrained is not True:
             _load(self.network, read_weights_file(str(pretrained), name), name, str(pretrained))
         self.classifier_path = replace_classifier(self.network, num_classes, name)
         self.freeze_backbone = freeze_backbone

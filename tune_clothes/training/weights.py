@@ -19,11 +19,26 @@ def download_default_weights(network: str) -> Mapping[str, torch.Tensor]:
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad download fails the hash check
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        cache = Path(torch.hub.get_dir()) / "checkpoints"
-        raise UserError(f"model.pretrained=true: could not download the {network} ImageNet weights from "
-                        f"{weights.url} ({reason}); on a machine with a network, download that file by hand and "
-                        f"set model.pretrained: /path/to/{Path(weights.url).name}, or put it in {cache}") from err
+        raise _download_error(network, weights.url, err) from err
+
+
+def pretrained_network(network: str) -> torch.nn.Module:
+    """The torchvision network with its default ImageNet weights, built by torchvision itself (which knows each
+    network's quirks, such as googlenet's auxiliary classifiers), from torch.hub's cache after the first download."""
+    from torchvision import models
+    weights = models.get_model_weights(network).DEFAULT
+    try:
+        return models.get_model(network, weights=weights, progress=False)
+    except (OSError, RuntimeError) as err:
+        raise _download_error(network, weights.url, err) from err
+
+
+def _download_error(network: str, url: str, err: Exception) -> UserError:
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return UserError(f"model.pretrained=true: could not download the {network} ImageNet weights from {url} "
+                     f"({reason}); on a machine with a network, download that file by hand and set "
+                     f"model.pretrained: /path/to/{Path(url).name}, or put it in {cache}")
 
 
 def read_weights_file(path: str, network: str) -> Mapping[str, torch.Tensor]:
