@@ -36,6 +36,21 @@ def test_stopped_is_what_the_search_ended_early_and_interrupted_stays_incomplete
     assert set(load_trials(str(tmp_path), experiment)["status"]) == {"incomplete", "finished", "not started"}
 
 
+def test_a_crashed_trial_with_retries_left_was_being_retried_not_failed(tmp_path):
+    """An interrupted search leaves a trial that crashed and was being retried: incomplete (--resume continues it),
+    its error shown; one whose every attempt crashed, or that a rule would not retry, failed."""
+    experiment = experiment_from_dict(tiny_space(tmp_path, "retries", lrs=(0.1, 0.2, 0.3), search={"max_failures": 1}))
+    failure = "Failure # {n} (occurred at 2026-12-04_17-20-16)\nTraceback...\nRuntimeError: worker died\n"
+    for name, lr, failures in (("a", 0.1, 1), ("b", 0.2, 2), ("c", 0.3, 1)):
+        write_trial(tmp_path, name, lr, 1)
+        (tmp_path / name / "error.txt").write_text("".join(failure.format(n=n) for n in range(1, failures + 1)))
+    (tmp_path / "c" / record.ENDED_FILE).write_text(
+        record.ended_early(TrialStatus.FAILED, 1, reason="failed twice in the same way in epoch 2: not retried"))
+    trials = load_trials(str(tmp_path), experiment).set_index("trial")
+    assert trials.loc[["a", "b", "c"], "status"].tolist() == ["incomplete", "failed", "failed"]
+    assert trials.loc["a", "error"] == "RuntimeError: worker died"
+
+
 def test_a_fold_is_named_by_its_repeat_and_fold_and_numbered_across_repeats():
     fold = FoldId.from_j(7, folds_per_repeat=5)
     assert (fold.repeat, fold.k, fold.j) == (1, 2, 7)

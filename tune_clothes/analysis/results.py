@@ -81,11 +81,14 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
     params = json.loads(storage.read_text(storage.join(trial_dir, "params.json")))
     reports = read_reports(trial_dir)
     last = reports[-1] if reports else {}
-    error = _error_message(trial_dir)
+    error, attempts_failed = _error_message(trial_dir)
     ended = ended_early(trial_dir)
     finished = record.is_final_report(last)
-    status = (TrialStatus.FINISHED if finished else TrialStatus.FAILED if error else
-              ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
+    # a crashed trial with retries left that no rule stopped was being retried when the search was interrupted:
+    # --resume continues it, so it has not failed (a search that ran to its end has retried every such trial)
+    retrying = attempts_failed <= experiment.search.max_failures and not (ended and ended.get("reason"))
+    status = (TrialStatus.FINISHED if finished else TrialStatus.INCOMPLETE if error and retrying else
+              TrialStatus.FAILED if error else ended["status"] if ended and reports else TrialStatus.INCOMPLETE)
     if error and ended and ended.get("reason"):  # why the search did not retry it
         error = f"{error} ({ended['reason']})"
     race = {"eliminated_at": ended.get("eliminated_at"), "eliminated_p": ended.get("evidence"),
@@ -149,13 +152,15 @@ def ended_early(trial_dir: str) -> dict[str, Any] | None:
         return None
 
 
-def _error_message(trial_dir: str) -> str | None:
-    """The last line of the traceback (`SomeError: message`), which is what the user needs to read."""
+def _error_message(trial_dir: str) -> tuple[str | None, int]:
+    """The last line of Tune's error.txt (`SomeError: message`), which is what the user needs to read, and how
+    many attempts failed (Tune writes a `Failure # n` header for each)."""
     path = storage.join(trial_dir, "error.txt")
     if not storage.exists(path):
-        return None
-    lines = [line.strip() for line in storage.read_text(path).splitlines() if line.strip()]
-    return lines[-1] if lines else "the trial failed without an error message"
+        return None, 0
+    text = storage.read_text(path)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "the trial failed without an error message"), max(1, text.count("Failure #"))
 
 
 def _number(value: Any) -> float:
