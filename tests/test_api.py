@@ -57,6 +57,7 @@ def test_load_results_of_an_optuna_and_asha_search(messy_search):
     _, experiment, summary = messy_search
     results = tc.load_results(summary.location)
     assert len(results.leaderboard) == 3 and set(results.cv_results) >= {"param_lr", "param_batch_size", "params"}
+    assert results.complete  # its 3 samples proposed and ended (ASHA's stopped ones count as ended)
     assert results.best_config == summary.best
     stopped = results.trials[results.trials["status"] == "stopped"]
     history = results.history()

@@ -84,8 +84,11 @@ class SearchResults:
 
     @property
     def complete(self) -> bool:
-        """Whether every planned trial ended (finished, failed, stopped or eliminated): nothing is left to run."""
-        return not self.trials["status"].isin([TrialStatus.INCOMPLETE, TrialStatus.NOT_STARTED]).any()
+        """Whether every planned trial ended (finished, failed, stopped or eliminated): nothing is left to run.
+        (An Optuna search plans `search.num_samples` configurations; it proposes them one by one.)"""
+        search = self.experiment.search
+        proposed = search.algorithm == "grid" or len(self.leaderboard) >= search.num_samples
+        return proposed and not self.trials["status"].isin([TrialStatus.INCOMPLETE, TrialStatus.NOT_STARTED]).any()
 
     def history(self) -> pd.DataFrame:
         """Every fold's every epoch: the axes, the fold (`repeat`, `fold_in_repeat`, `fold_index`), `trial`,
