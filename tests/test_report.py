@@ -144,8 +144,10 @@ def synthetic_report(tmp_path_factory):
         if params.get("batch_size") == 16 and params[record.FOLD_PARAM] == {0.01: 0, 0.001: 1}[params["lr"]]:
             lines = (trial / "result.json").read_text().splitlines()
             (trial / "result.json").write_text(lines[0] + "\n")  # it got one epoch in, then crashed or stopped
-            if params["lr"] == 0.01:
-                (trial / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{ERROR}\n")
+            if params["lr"] == 0.01:  # Tune's error.txt: every attempt failed (the first and its retries)
+                attempt = "Failure # {n} (occurred at 2026-12-04_10-00-00)\nTraceback (most recent call last):\n  ...\n"
+                (trial / "error.txt").write_text("".join(attempt.format(n=n) + f"{ERROR}\n" for n in range(
+                    1, experiment.search.max_failures + 2)))
     write_summary(str(location))
     write_report(str(location))
     return location, *read_page(location)

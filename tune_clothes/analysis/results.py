@@ -1,10 +1,11 @@
 """Trial results read back from an experiment folder, without Ray: one row per (configuration, fold).
 
 A trial folder holds Ray's `params.json` (the trial's parameters), `result.json` (one JSON line per reported
-epoch) and, if an attempt crashed, `error.txt`. A trial is finished when its last report says every epoch
-ran; it failed when it has an error and is not finished; it was stopped (by ASHA, at a rung) when the search
-recorded that it ended it early (`trial_record.ENDED_FILE`); anything else is incomplete (interrupted,
-pending, or still running). A fold trial is one fold j (its `fold` parameter); a lock-step trial
+epoch) and, if an attempt crashed, `error.txt` (a `Failure # n` header per failed attempt). A trial is finished
+when its last report says every epoch ran; it failed when it has an error, is not finished, and has no retry left
+(or a rule stopped retrying it); it was stopped (by ASHA, at a rung) or eliminated (by a race) when the search
+recorded that it ended it early (`trial_record.ENDED_FILE`); anything else is incomplete (interrupted, being
+retried, pending, or still running). A fold trial is one fold j (its `fold` parameter); a lock-step trial
 holds every fold (see `trial_record`). A grid's trials that have no folder yet are listed as not started, so that
 an interrupted search still shows every configuration.
 """
