@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                                    args.verbose, args.wait_for_nodes))
     except SearchInterrupted as stopped:
         return _interrupted(stopped, args, experiment)
-    print(results.summary.table)
+    print(results.table)
     print(f"\ncost: {results.cost}")
     print(f"\nresults: {results.location} (leaderboard.csv, cv_results.csv, best_config.yaml, trials.csv)")
     print(f"tensorboard --logdir {results.location}  (a run per trial; cv_mean/<configuration>: the fold mean and "
@@ -103,7 +103,7 @@ def _dry_run(experiment: Experiment, args: argparse.Namespace) -> int:
 def _interrupted(stopped, args: argparse.Namespace, experiment: Experiment) -> int:
     """The leaderboard of what finished (every configuration listed), and the command that continues."""
     if stopped.results is not None:
-        print(stopped.results.summary.table)
+        print(stopped.results.table)
         print(f"\nstopped; what finished is kept in {stopped.location}. Continue with:")
         print(f"  {resume_command(args, experiment)}")
     else:

@@ -23,8 +23,9 @@ from tune_clothes.data.experiment_folder import EXPERIMENT_YAML, REPORT_HTML
 
 @dataclass(frozen=True)
 class SearchResults:
-    """A search's results. Public: every attribute and method below; the files behind them are documented in
-    the README (leaderboard.csv, cv_results.csv, trials.csv)."""
+    """A search's results. Public: every property and method below; the files behind them are documented in
+    the README (leaderboard.csv, cv_results.csv, trials.csv). `summary` is the analysis layer's object behind
+    them, not part of the API."""
 
     summary: ExperimentSummary
 
@@ -43,6 +44,11 @@ class SearchResults:
         """One row per configuration, best first: the metrics' fold means with corrected intervals, the
         comparison with the best, status (as leaderboard.csv)."""
         return self.summary.leaderboard
+
+    @property
+    def table(self) -> str:
+        """The leaderboard as the search command prints it, with its legend."""
+        return self.summary.table
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -112,7 +118,7 @@ class SearchResults:
         return runs
 
     def __str__(self) -> str:
-        return f"{self.summary.table}\n\ncost: {self.cost}\nresults: {self.location}"
+        return f"{self.table}\n\ncost: {self.cost}\nresults: {self.location}"
 
     def _repr_html_(self) -> str:  # a notebook shows the leaderboard
         return (f"<p>{html.escape(self.location)}: {html.escape(self.cost)}</p>"
