@@ -71,8 +71,19 @@ class HeldSearch:
         return "".join(self.read) + output
 
 
-def test_sigterm_stops_a_search_whose_ray_has_a_token_of_its_own(tmp_path):
-    search = HeldSearch(tmp_path, "sigterm")
+@pytest.fixture(scope="module")
+def held_searches(tmp_path_factory):
+    """Both tests' searches, started together, so that their Ray starts and first epochs overlap (about 20 s of
+    the suite); one whose test did not get to end it is killed here."""
+    searches = {name: HeldSearch(tmp_path_factory.mktemp(name), name) for name in ("sigterm", "twice")}
+    yield searches
+    for search in searches.values():
+        if search.driver.poll() is None:
+            end_processes(process_tree(search.driver.pid), grace_s=0)
+
+
+def test_sigterm_stops_a_search_whose_ray_has_a_token_of_its_own(held_searches, tmp_path):
+    search = held_searches["sigterm"]
     try:
         search.wait_until_training()
         attach = subprocess.run(
@@ -94,8 +105,8 @@ def test_sigterm_stops_a_search_whose_ray_has_a_token_of_its_own(tmp_path):
     assert (search.location / "leaderboard.csv").is_file()
 
 
-def test_a_second_ctrl_c_stops_at_once(tmp_path):
-    search = HeldSearch(tmp_path, "twice")
+def test_a_second_ctrl_c_stops_at_once(held_searches):
+    search = held_searches["twice"]
     try:
         search.wait_until_training()
         os.killpg(search.driver.pid, signal.SIGINT)
