@@ -27,6 +27,6 @@ from tune_clothes.config.experiment import (
 )
 from tune_clothes.config.search_space import Axis, Choice, Range
 
-__all__ = ["AXIS_SECTIONS", "MIN_IMAGE_SIZE", "NOT_AXES", "PROJECT_MODELS", "AugmentConfig", "Axis", "CVConfig", "Choice",
-           "DatasetConfig", "Experiment", "ModelConfig", "Range", "Recipe", "ResourcesConfig", "SearchConfig",
-           "TrainConfig", "axis_names", "axis_section"]
+__all__ = ["AXIS_SECTIONS", "MIN_IMAGE_SIZE", "NOT_AXES", "PROJECT_MODELS", "AugmentConfig", "Axis", "CVConfig",
+           "Choice", "DatasetConfig", "Experiment", "ModelConfig", "Range", "Recipe", "ResourcesConfig",
+           "SearchConfig", "TrainConfig", "axis_names", "axis_section"]
