@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Parameters, GMACs and GFLOPs of the models (ptflops).")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--image-size", type=int, default=CLOTH_IMAGE_SIZE,
-                        help=f"input side of the resnet18 cloth model, pixels (default {CLOTH_IMAGE_SIZE})")
+                        help=f"input side of the resnet18 cloth model and of each --model, pixels (default "
+                             f"{CLOTH_IMAGE_SIZE})")
     parser.add_argument("--fashion-image-size", type=int, default=FASHION_IMAGE_SIZE,
                         help=f"input side of the Fashion-MNIST model, pixels (default {FASHION_IMAGE_SIZE})")
     parser.add_argument("--model", action="append", metavar="NAME",
