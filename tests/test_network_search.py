@@ -28,6 +28,8 @@ def network_search(ray_local, tmp_path_factory):
 def test_each_network_is_searched_and_the_best_becomes_the_final_model(network_search, tmp_path):
     board = network_search.leaderboard
     assert sorted(board["name"]) == sorted(NETWORKS) and set(board["status"]) == {"complete"}
+    page = open(network_search.report_path, encoding="utf-8").read()  # the network is an axis, not a fixed setting
+    assert "<td>name</td><td>squeezenet1_1, squeezenet1_0</td>" in page and "<dt>model</dt>" not in page
     model = tc.final(network_search, strategy="ensemble", out=tmp_path / "model")
     assert model.info["model"]["model"] == network_search.best_config["name"] in NETWORKS
     assert (tmp_path / "model" / "model.onnx").is_file() and model.test_metrics["images"] > 0

@@ -70,8 +70,11 @@ def _fixed_settings(experiment: Experiment) -> tuple[tuple[str, str], ...]:
     """The training settings every configuration shares (the searched ones are in the axes table)."""
     searched = set(experiment.search.axes)
     model, train = experiment.model, experiment.train
-    items = [("model", f"{model.name}" + (", pretrained" if model.pretrained else "") +
-              (", frozen backbone" if model.freeze_backbone else ""))]
+    described = [model.name if "name" not in searched else None,
+                 "pretrained" if model.pretrained and "pretrained" not in searched else None,
+                 "frozen backbone" if model.freeze_backbone and "freeze_backbone" not in searched else None]
+    shared = [text for text in described if text]
+    items = [("model", ", ".join(shared))] if shared else []
     for name in ("epochs", "batch_size", "lr", "image_size", "augment", "step_lr", "class_weights",
                  "weight_decay"):
         if name not in searched:
