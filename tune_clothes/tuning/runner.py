@@ -69,10 +69,10 @@ def experiment_to_run(experiment: Experiment, location: str, resume: bool) -> Ex
     started = storage.exists(storage.join(location, EXPERIMENT_YAML))
     if resume and not started:
         raise UserError(f"--resume: there is no experiment at {location} to resume; run without --resume to start "
-                        f"it (check --name and --storage)")
+                        f"it (check --name and --storage; from Python: resume, name, storage)")
     if not resume and started:
         raise UserError(f"an experiment already exists at {location}: add --resume to continue it, or pick "
-                        f"another --name to start a new one")
+                        f"another --name to start a new one (from Python: resume=True, name=...)")
     if not resume:
         return experiment
     saved = read_experiment(location)
