@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from filelock import FileLock
 
 from tune_clothes.data.datasets import CHANNELS, content_key, read_pixels
 from tune_clothes.data.index import DatasetIndex
+from tune_clothes.data.process_pool import spawned_pool
 from tune_clothes.data.storage import atomic_path
 
 log = logging.getLogger(__name__)
@@ -85,8 +83,8 @@ def _build(index: DatasetIndex, image_size: int, path: Path, workers: int | None
         jobs = [(str(tmp), index.kind, index.root, index.ids[s:s + CHUNK], image_size, s) for s in starts]
         if len(index) < PARALLEL_FROM or workers == 1:
             results = [_fill(*job) for job in jobs]
-        else:  # spawn, not fork: the caller may be a threaded process (a Ray worker)
-            with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
+        else:
+            with spawned_pool(workers, f"building the image cache {path}") as pool:
                 results = list(pool.map(_fill, *zip(*jobs)))
         for chunk_failed in results:
             failed.update(chunk_failed)

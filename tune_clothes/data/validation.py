@@ -10,14 +10,13 @@ import hashlib
 import json
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tune_clothes.data import storage
 from tune_clothes.data.clothing import CsvRow, image_path, list_image_files, read_images_csv, unsafe_id_reason
 from tune_clothes.data.decode import ImageDecodeError, decode_image
+from tune_clothes.data.process_pool import spawned_pool
 
 log = logging.getLogger(__name__)
 CHECK_SIZE = 64  # pixels: decoding at a reduced JPEG scale still reads (and checks) all the data
@@ -110,8 +109,7 @@ def _decode_verdicts(paths: list[str], workers: int | None) -> list[str]:
     """'' for a good image, else the reason; in a pool of processes when there are many."""
     if len(paths) < PARALLEL_FROM or workers == 1:
         return [_verdict(p) for p in paths]
-    # spawn, not fork: the caller may be a threaded process (a Ray worker, a test runner)
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
+    with spawned_pool(workers, f"checking {len(paths)} images") as pool:
         return list(pool.map(_verdict, paths, chunksize=64))
 
 
