@@ -65,9 +65,7 @@ def reference_table(cloth_size: int = CLOTH_IMAGE_SIZE,
     sizes = {"resnet18": (cloth_size, CLOTH_CLASSES), "fashion_cnn": (fashion_size, FASHION_CLASSES)}
     table = {}
     for name, (size, classes) in sizes.items():
-        if size < MIN_IMAGE_SIZE[name]:
-            raise UserError(f"image size {size} is too small for {name}: it needs at least "
-                            f"{MIN_IMAGE_SIZE[name]} pixels")
+        _check_size(name, size)
         table[name] = model_complexity(build_model(ModelConfig(name=name), classes), size)
     return table
 
@@ -78,11 +76,14 @@ def networks_table(names: Sequence[str], image_size: int, classes: int = CLOTH_C
     if classes < 2:
         raise UserError(f"--classes {classes}: a classifier needs at least 2 classes")
     for name in names:
-        if image_size < MIN_IMAGE_SIZE.get(name, 1):
-            raise UserError(f"image size {image_size} is too small for {name}: it needs at least "
-                            f"{MIN_IMAGE_SIZE[name]} pixels")
+        _check_size(name, image_size)
         check_network(name, image_size)
     return {name: model_complexity(build_model(ModelConfig(name=name), classes), image_size) for name in names}
+
+
+def _check_size(name: str, size: int) -> None:
+    if size < MIN_IMAGE_SIZE.get(name, 1):
+        raise UserError(f"image size {size} is too small for {name}: it needs at least {MIN_IMAGE_SIZE[name]} pixels")
 
 
 def format_table(table: dict[str, Complexity]) -> str:

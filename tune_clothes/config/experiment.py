@@ -16,12 +16,9 @@ from tune_clothes.config.search_space import Axis, Choice
 from tune_clothes.config.trial_record import SearchMode, search_mode
 
 DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
-#: The original project's two networks (its resnet18 with a fully connected head, and its small CNN); `model.name`
-#: may also name any torchvision classification network, which `training.networks` checks before a search starts.
+#: The original project's networks; `model.name` may also be any torchvision one (`training.networks` checks it).
 PROJECT_MODELS = ("resnet18", "fashion_cnn")
-ModelName = str
-#: The smallest input side each of the project's models accepts (resnet18 halves the image five times); a
-#: torchvision network's is found by trying it (`training.networks.check_network`).
+#: Their smallest input sides (resnet18 halves the image five times); a torchvision network's is found by trying.
 MIN_IMAGE_SIZE = {"resnet18": 32, "fashion_cnn": 8}
 
 
@@ -52,7 +49,7 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: ModelName = "fashion_cnn"  # resnet18, fashion_cnn, or any torchvision classification network
+    name: str = "fashion_cnn"  # resnet18, fashion_cnn, or any torchvision classification network
     pretrained: bool | str = False  # True: torchvision's default ImageNet weights; a string: a local weights file
     freeze_backbone: bool = False  # train only the new classifier (the head, for resnet18)
 

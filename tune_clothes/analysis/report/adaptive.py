@@ -67,15 +67,20 @@ def max_epochs(experiment: Experiment) -> int:
     return int(max(epochs.values) if isinstance(epochs, Choice) else epochs.high)
 
 
+def rung_row(rung: int, reached: int, ended: int, how: str, configurations: str) -> tuple:
+    """A row of a rung table (ASHA's, the race's): the rung, how many reached it, how many ended there (`how`:
+    stopped, eliminated) and which."""
+    return (Cell(str(rung), rung, "rung", "num"), Cell(str(reached), reached, "reached", "num"),
+            Cell(str(ended), ended, how, "num"), Cell(configurations or "-"))
+
+
 def _rung_table(runs: pd.DataFrame, rungs: list[int]) -> Table:
     ended = runs[runs["status"] != TrialStatus.FINISHED]
     rows = []
     for rung in rungs:
         reached = int((runs["epochs_done"] >= rung).sum())
         stopped = ended[ended["epochs_done"] == rung]
-        rows.append((Cell(str(rung), rung, "rung", "num"), Cell(str(reached), reached, "reached", "num"),
-                     Cell(str(len(stopped)), len(stopped), "stopped", "num"),
-                     Cell("; ".join(stopped["config"]) or "-")))
+        rows.append(rung_row(rung, reached, len(stopped), "stopped", "; ".join(stopped["config"])))
     elsewhere = ended[~ended["epochs_done"].isin(rungs)]
     if len(elsewhere):
         rows.append((Cell("other"), Cell("-"), Cell(str(len(elsewhere)), len(elsewhere), "stopped", "num"),
@@ -143,10 +148,8 @@ def race_blocks(inputs: ReportInputs, runs: pd.DataFrame, rung_epochs: list[int]
     for rung in rung_epochs:
         reached = int((runs["epochs_done"] >= rung).sum())
         dropped = trials[trials["eliminated_at"] == rung]
-        rows.append((Cell(str(rung), rung, "rung", "num"), Cell(str(reached), reached, "reached", "num"),
-                     Cell(str(len(dropped)), len(dropped), "eliminated", "num"),
-                     Cell("; ".join(f"{t.config} (lost to {t.lost_to}, {t.eliminated_p:.3g})"
-                                    for t in dropped.itertuples()) or "-")))
+        rows.append(rung_row(rung, reached, len(dropped), "eliminated", "; ".join(
+            f"{t.config} (lost to {t.lost_to}, {t.eliminated_p:.3g})" for t in dropped.itertuples())))
     search = inputs.experiment.search
     evidence = "p_holm" if search.race_rule == "ttest" else "1 - P(best better by more than the rope)"
     table = Table(("rung (epoch)", "reached", "eliminated there", "configurations (lost to, evidence)"),
