@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 import yaml
-from conftest import tiny_space
+from conftest import tiny_space, write_jpeg
 
 from tune_clothes.cli import run_command
 from tune_clothes.data.synthetic import generate_synthetic_dataset
@@ -42,6 +42,34 @@ def _existing_experiment(tmp: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "experiment.yaml").write_text("name: bad\n")
 
+
+def _photos(tmp: Path, classes: dict[str, int], others: dict[str, str] = {}) -> Path:
+    """An image folder {tmp}/photos: `classes` name -> JPEGs in it, `others` relative path -> text file."""
+    for name, count in classes.items():
+        (tmp / "photos" / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            write_jpeg(tmp / "photos" / name / f"{i}.jpg", seed=i)
+    for relative, text in others.items():
+        (tmp / "photos" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "photos" / relative).write_text(text)
+    return tmp / "photos"
+
+
+def _link_outside(tmp: Path) -> None:
+    photos = _photos(tmp, {"a": 4, "b": 4})
+    write_jpeg(tmp / "elsewhere.jpg", seed=9)
+    (photos / "b" / "borrowed.jpg").symlink_to(tmp / "elsewhere.jpg")
+
+
+def _labels_csv(tmp: Path, header: str, paths: list[str]) -> None:
+    _photos(tmp, {"a": 4, "b": 4})
+    rows = [f"{path},{'a' if i % 2 else 'b'}" for i, path in enumerate(paths)]
+    (tmp / "photos" / "labels.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+IMAGE_FOLDER = ("--set", "dataset.kind=image_folder", "--set", "dataset.root={tmp}/photos")
+CSV_DATASET = ("--set", "dataset.kind=csv", "--set", "dataset.root={tmp}/photos/labels.csv")
+GOOD_PATHS = [f"{c}/{i}.jpg" for c in "ab" for i in range(4)]
 
 CASES = [
     # unknown keys
@@ -107,6 +135,22 @@ CASES = [
                                                     "model.pretrained: /path/to/mobilenet_v3_small-"),
          {"model": {"name": "mobilenet_v3_small", "pretrained": True}},
          env={"TORCH_HOME": "{tmp}/torch", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}),
+    # a user's own photos: an image folder, a CSV of paths and labels
+    Case("empty-class-folder", ("{tmp}/photos", "1 class folder(s) hold no image (b/)", "*.jpg",
+                                "dataset.drop_classes"), args=IMAGE_FOLDER,
+         prepare=lambda tmp: [_photos(tmp, {"a": 4}), (tmp / "photos" / "b").mkdir()]),
+    Case("folder-of-non-images", ("{tmp}/photos", "b/ (2 files that are not images)", "add images"),
+         args=IMAGE_FOLDER, prepare=lambda tmp: _photos(tmp, {"a": 4}, {"b/notes.txt": "x", "b/scan.pdf": "x"})),
+    Case("link-leading-outside", ("{tmp}/photos", "'b/borrowed.jpg' (a link leading outside the folder)",
+                                  "copy the files"), args=IMAGE_FOLDER, prepare=_link_outside),
+    Case("csv-missing-column", ("{tmp}/photos/labels.csv", "missing column(s) ['path']", "found ['file', 'label']",
+                                "dataset.path_column"), args=CSV_DATASET,
+         prepare=lambda tmp: _labels_csv(tmp, "file,label", GOOD_PATHS)),
+    Case("csv-path-escaping-the-root", ("{tmp}/photos/labels.csv", "1 path(s) lead outside {tmp}/photos",
+                                        "'../elsewhere.jpg'", "relative to the CSV's folder"), args=CSV_DATASET,
+         prepare=lambda tmp: _labels_csv(tmp, "path,label", [*GOOD_PATHS, "../elsewhere.jpg"])),
+    Case("group-by-in-an-image-folder", ("cv.group_by='shop'", "no columns to group by", "set it to null"),
+         args=(*IMAGE_FOLDER, "--set", "cv.group_by=shop"), prepare=lambda tmp: _photos(tmp, {"a": 4, "b": 4})),
     Case("more-folds-than-images", ("cv.folds=20", f"has {IMAGES_PER_CLASS}", "dataset.min_images_per_class"),
          {"cv": {"folds": 20}}),
     # cross-validation and statistics

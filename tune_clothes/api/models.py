@@ -94,14 +94,16 @@ class Model:
     def evaluate(self, data_root: str | os.PathLike, backend: str = "torch", split: str = "test",
                  cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
         """Accuracy and macro precision/recall/F1 with 95% stratified-bootstrap intervals, and per-class results,
-        on labelled data (a Clothing Dataset folder, Fashion-MNIST IDX folder or CSV file); what `evaluate
-        --json` prints. Rows the data cannot give (missing or corrupt files, unknown classes) are left out and
-        reported. `split`: which Fashion-MNIST IDX files to read."""
+        on labelled data (a Clothing Dataset folder, an image folder, a CSV of paths and labels, a Fashion-MNIST
+        IDX folder or CSV file); what `evaluate --json` prints. Rows the data cannot give (missing or corrupt
+        files, unknown classes) are left out and reported. `split`: which Fashion-MNIST IDX files to read, or
+        an image folder's test/ (or train/ and val/) when it is split by folder."""
         if split not in ("test", "train"):
-            raise UserError(f"split={split!r}: Fashion-MNIST IDX files come as 'test' and 'train'")
+            raise UserError(f"split={split!r}: must be 'test' or 'train'")
         bundle = self.folder.bundle
         cache = Path(cache_dir if cache_dir is not None else DatasetConfig.cache_dir).expanduser()
-        labelled = open_labelled_data(str(data_root), bundle.class_names, bundle.image_size, cache, split)
+        columns = (self.info.get("data") or {}).get("columns") or ("path", "label")
+        labelled = open_labelled_data(str(data_root), bundle.class_names, bundle.image_size, cache, split, columns)
         scorer = self._scorer(backend)
         with tqdm(total=len(labelled), unit="img", file=sys.stderr, disable=None, leave=False) as bar:
             report = evaluate(scorer, labelled, bundle.class_names, bundle.channels, progress=bar.update)

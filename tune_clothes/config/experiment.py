@@ -15,7 +15,7 @@ from tune_clothes.config.metric_names import OPTIMISABLE, VAL_ACC
 from tune_clothes.config.search_space import Axis, Choice
 from tune_clothes.config.trial_record import SearchMode, search_mode
 
-DatasetKind = Literal["clothing", "fashion_mnist", "synthetic"]
+DatasetKind = Literal["clothing", "csv", "image_folder", "fashion_mnist", "synthetic"]
 #: The original project's networks; `model.name` may also be any torchvision one (`training.networks` checks it).
 PROJECT_MODELS = ("resnet18", "fashion_cnn")
 #: Their smallest input sides (resnet18 halves the image five times); a torchvision network's is found by trying.
@@ -31,16 +31,23 @@ def require(ok: bool, key: str, value: Any, rule: str) -> None:
 @dataclass(frozen=True)
 class DatasetConfig:
     kind: DatasetKind = "synthetic"
-    root: str | None = None  # dataset folder (fashion_mnist: a folder of IDX files, or a CSV file)
+    root: str | None = None  # dataset folder (csv: the CSV file; fashion_mnist: a folder of IDX files, or a CSV file)
     min_images_per_class: int = 1  # classes with fewer images are dropped (and reported)
     drop_classes: tuple[str, ...] = ()
     cache_dir: str = "~/.cache/tune_clothes"  # decoded-image cache and verification results
     synthetic_images_per_class: int = 60  # synthetic only
     synthetic_seed: int = 0  # synthetic only
+    path_column: str = "path"  # csv only: each image's path, relative to the CSV's folder
+    label_column: str = "label"  # csv only: each image's class
 
     def __post_init__(self) -> None:
         require(self.kind == "synthetic" or bool(self.root), "dataset.root", self.root,
                 f"a {self.kind} dataset needs a root folder: set dataset.root")
+        for key in ("path_column", "label_column"):
+            value = getattr(self, key)
+            require(bool(value.strip()), f"dataset.{key}", value, "name a column of the CSV file")
+        require(self.path_column != self.label_column, "dataset.label_column", self.label_column,
+                "must differ from dataset.path_column")
         require(self.min_images_per_class >= 1, "dataset.min_images_per_class", self.min_images_per_class,
                 "must be at least 1")
         require(self.synthetic_images_per_class >= 2, "dataset.synthetic_images_per_class",
@@ -124,7 +131,7 @@ class CVConfig:
     seed: int = 0
     test_fraction: float = 0.0  # locked, stratified holdout that no search sees
     repeats: int = 1  # R: independent repetitions of the K folds (or splits), each with its own seed
-    group_by: str | None = None  # a column of images.csv (e.g. sender_id): a group never straddles a fold
+    group_by: str | None = None  # a column of the CSV (images.csv's sender_id): a group never straddles a fold
 
     def __post_init__(self) -> None:
         require(2 <= self.folds <= 100, "cv.folds", self.folds, "must be in [2, 100]")
@@ -133,7 +140,7 @@ class CVConfig:
         require(0.0 <= self.test_fraction < 0.5, "cv.test_fraction", self.test_fraction, "must be in [0, 0.5)")
         require(1 <= self.repeats <= 100, "cv.repeats", self.repeats, "must be in [1, 100]")
         require(self.group_by is None or bool(self.group_by.strip()), "cv.group_by", self.group_by,
-                "name a column of images.csv (e.g. sender_id), or null")
+                "name a column of the dataset's CSV (e.g. sender_id), or null")
         # StratifiedGroupKFold places groups greedily by their class mix, so another seed gives nearly the
         # same folds (adjusted Rand index 0.92-0.95 between seeds on the Clothing Dataset): a repeat would be
         # the same evidence counted twice, and the corrected interval would be too narrow.
@@ -230,8 +237,9 @@ class Experiment:
         smallest = MIN_IMAGE_SIZE.get(self.model.name, 1)
         require(self.train.image_size >= smallest, "train.image_size", self.train.image_size,
                 f"{self.model.name} needs at least {smallest} pixels")
-        require(self.cv.group_by is None or self.dataset.kind != "fashion_mnist", "cv.group_by", self.cv.group_by,
-                "Fashion-MNIST has no group column (only a Clothing Dataset's images.csv has): set it to null")
+        require(self.cv.group_by is None or self.dataset.kind not in ("fashion_mnist", "image_folder"), "cv.group_by",
+                self.cv.group_by, f"a {self.dataset.kind} dataset has no columns to group by (a csv dataset and the "
+                f"Clothing Dataset's images.csv have): set it to null")
 
     @property
     def recipe(self) -> "Recipe":

@@ -1,26 +1,21 @@
-"""The Clothing Dataset layout: `images.csv` (image,sender_id,label,kids) and `images/<image>.jpg`."""
+"""The Clothing Dataset layout: `images.csv` (image,sender_id,label,kids) and `images/<image>.jpg`.
+
+A case of the CSV layout (`csv_dataset`) whose path column holds file stems under `images/`."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from tune_clothes.config.errors import DataError
+from tune_clothes.data import csv_dataset
+from tune_clothes.data.listing import CsvRow, Listing
 
 CSV_NAME = "images.csv"
 IMAGES_DIR = "images"
 IMAGE_SUFFIX = ".jpg"
-REQUIRED_COLUMNS = ("image", "label")
+ID_COLUMN = "image"
+REQUIRED_COLUMNS = (ID_COLUMN, "label")
 FORBIDDEN_IN_IDS = ("/", "\\", ":", "\x00")
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    image: str  # the id: the file stem under images/
-    label: str
-    line: int  # line number in images.csv, for messages
 
 
 def require_layout(root: Path) -> None:
@@ -35,39 +30,23 @@ def require_layout(root: Path) -> None:
 def read_images_csv(root: Path) -> list[CsvRow]:
     """The rows of images.csv as written (ids and labels stripped of surrounding blanks), in file order."""
     require_layout(root)
-    path = root / CSV_NAME
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable CSV file ({err}); it needs the columns "
-                        f"{', '.join(REQUIRED_COLUMNS)}") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(table.columns)}; the header must "
-                        f"include {', '.join(REQUIRED_COLUMNS)}")
-    images = table["image"].str.strip().tolist()
-    labels = table["label"].str.strip().tolist()
-    return [CsvRow(image, label, line) for line, (image, label) in enumerate(zip(images, labels), start=2)]
+    table = csv_dataset.read_table(root / CSV_NAME, REQUIRED_COLUMNS, f"the header must include "
+                                                                      f"{', '.join(REQUIRED_COLUMNS)}")
+    return csv_dataset.rows_of(table, ID_COLUMN, "label")
+
+
+def listing(root: Path) -> Listing:
+    """images.csv's rows; an id that could name a file outside images/ is never opened (and reported)."""
+    rows = read_images_csv(root)
+    images_dir = root / IMAGES_DIR
+    unsafe = {row.image: why for row in rows if (why := unsafe_id_reason(row.image, images_dir))}
+    return Listing(str(root / CSV_NAME), images_dir, rows, file_of=lambda image_id: f"{image_id}{IMAGE_SUFFIX}",
+                   present=list_image_files(root), unsafe=unsafe)
 
 
 def read_column(root: Path, column: str) -> dict[str, str]:
-    """Image id -> its value in `column` of images.csv (the first row of a repeated id counts, as in the index).
-
-    For `cv.group_by`: a missing column or an empty value is an error, since an image without a group could
-    share one with any other."""
-    path = root / CSV_NAME
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    if column not in table.columns:
-        raise DataError(f"{path}: cv.group_by={column!r} is not a column here; the columns are "
-                        f"{list(table.columns)}: set cv.group_by to one of them, or to null")
-    table = table.assign(image=table["image"].str.strip(), value=table[column].str.strip())
-    table = table.drop_duplicates("image", keep="first")
-    empty = table.loc[table["value"] == "", "image"].tolist()
-    if empty:
-        raise DataError(f"{path}: {len(empty)} image(s) have no {column} (e.g. {empty[:3]}), so cv.group_by="
-                        f"{column!r} cannot tell which group they belong to: fill the column in, or set "
-                        f"cv.group_by to null")
-    return dict(zip(table["image"], table["value"]))
+    """Image id -> its value in `column` of images.csv: for `cv.group_by`."""
+    return csv_dataset.read_column(root / CSV_NAME, ID_COLUMN, column)
 
 
 def unsafe_id_reason(image_id: str, images_dir: Path) -> str | None:

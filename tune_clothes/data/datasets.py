@@ -14,14 +14,15 @@ from PIL import Image
 
 from tune_clothes.config import DatasetConfig
 from tune_clothes.config.errors import DataError
+from tune_clothes.data import clothing, csv_dataset, layouts
 from tune_clothes.data.class_policy import apply_class_policy
-from tune_clothes.data.clothing import CsvRow, image_path, read_column
 from tune_clothes.data.decode import ImageDecodeError, decode_image
 from tune_clothes.data.index import DatasetIndex
-from tune_clothes.data.validation import scan_clothing
+from tune_clothes.data.listing import CsvRow, Listing
+from tune_clothes.data.validation import scan
 
 log = logging.getLogger(__name__)
-CHANNELS = {"clothing": 3, "synthetic": 3, "fashion_mnist": 1}
+CHANNELS = {"clothing": 3, "synthetic": 3, "csv": 3, "image_folder": 3, "fashion_mnist": 1}
 
 
 def load_index(config: DatasetConfig) -> DatasetIndex:
@@ -29,9 +30,9 @@ def load_index(config: DatasetConfig) -> DatasetIndex:
     if config.kind == "fashion_mnist":
         index = index_fashion_mnist(config)
     else:
-        index = index_clothing(dataset_root(config), config)
+        index = index_files(dataset_root(config), config)
     for problem, ids in index.excluded.items():
-        log.warning("%s: left out %d image(s) with %s, e.g. %s", index.root, len(ids), problem, ids[:3])
+        log.warning("%s: left out %d file(s): %s, e.g. %s", index.root, len(ids), problem, ids[:3])
     if index.dropped_classes:
         log.warning("%s: dropped classes by the class policy (class: images): %s", index.root,
                     index.dropped_classes)
@@ -49,29 +50,48 @@ def dataset_root(config: DatasetConfig) -> Path:
                                       seed=config.synthetic_seed)
 
 
-def index_clothing(root: Path, config: DatasetConfig) -> DatasetIndex:
-    usable, excluded = usable_clothing_rows(root, Path(config.cache_dir))
-    labels = [row.label for row in usable]
-    keep, dropped = apply_class_policy(labels, config.min_images_per_class, config.drop_classes,
-                                       str(root / "images.csv"))
+def index_files(root: Path, config: DatasetConfig) -> DatasetIndex:
+    """The index of a layout that keeps one image per file (the Clothing Dataset, csv, image_folder)."""
+    listing = layouts.listing(config.kind, root, config)
+    usable, excluded = usable_rows(listing, Path(config.cache_dir))
+    to_drop = [name for name in config.drop_classes if name not in listing.empty_classes]  # nothing to drop there
+    keep, dropped = apply_class_policy([row.label for row in usable], config.min_images_per_class, to_drop,
+                                       listing.source)
     usable = [row for row, k in zip(usable, keep) if k]
     class_names = tuple(sorted({row.label for row in usable}))
     class_id = {name: i for i, name in enumerate(class_names)}
+    test = [i for i, row in enumerate(usable) if row.image in listing.test_ids]
+    if listing.test_ids:
+        require_training_images(listing.source, usable, test, class_names)
     return DatasetIndex(kind=config.kind, root=str(root), ids=tuple(row.image for row in usable),
                         labels=np.array([class_id[row.label] for row in usable], dtype=np.int64),
-                        class_names=class_names, dropped_classes=dropped, excluded=excluded)
+                        class_names=class_names, dropped_classes=dropped, excluded=excluded,
+                        test_positions=tuple(test) if listing.test_ids else None,
+                        id_column=config.path_column if config.kind == "csv" else None)
 
 
-def usable_clothing_rows(root: Path, cache_dir: Path | None) -> tuple[list[CsvRow], dict[str, list[str]]]:
-    """The rows of images.csv whose image can be used (valid, present, decodable, first row of its id), and
-    problem -> ids left out; no class policy applied."""
-    rows, report = scan_clothing(root, cache_dir)
+def require_training_images(source: str, rows: list[CsvRow], test: list[int], class_names: tuple[str, ...]) -> None:
+    """A class seen only in test/ could never be learnt: refuse it by name instead of failing in the folds."""
+    held_out = set(test)
+    trained = {row.label for i, row in enumerate(rows) if i not in held_out}
+    untrained = [name for name in class_names if name not in trained]
+    if untrained:
+        raise DataError(f"{source}: class(es) {untrained} have images in test/ only, none in train/ or val/: add "
+                        f"training images, or list them in dataset.drop_classes")
+
+
+def usable_rows(listing: Listing, cache_dir: Path | None) -> tuple[list[CsvRow], dict[str, list[str]]]:
+    """The listed images that can be used (valid, present, decodable, first row of their id), and problem ->
+    ids left out; no class policy applied."""
+    report = scan(listing, cache_dir)
+    id_of = {listing.file_of(row.image): row.image for row in listing.rows}
     excluded = {"missing files": report.missing_files, "empty labels": report.empty_labels,
                 "unsafe ids": list(report.unsafe_ids),
-                "corrupt files": [name.removesuffix(".jpg") for name in report.corrupt_files]}
+                "corrupt files": [id_of[name] for name in report.corrupt_files],
+                "files that are not images": report.not_images}
     bad = {image_id for ids in excluded.values() for image_id in ids}
     usable, seen, repeats = [], set(), []
-    for row in rows:
+    for row in listing.rows:
         if row.image in bad:
             continue
         if row.image in seen:  # a repeated id: the first row counts
@@ -98,11 +118,14 @@ def index_fashion_mnist(config: DatasetConfig) -> DatasetIndex:
 
 
 def load_groups(index: DatasetIndex, column: str) -> np.ndarray:
-    """Each image's group (its value in `column` of images.csv, as a string), in the index's order."""
-    if index.kind == "fashion_mnist":
-        raise DataError(f"{index.root}: cv.group_by={column!r}, but Fashion-MNIST has no group column: set "
+    """Each image's group (its value in `column` of the dataset's CSV, as a string), in the index's order."""
+    if index.kind in ("fashion_mnist", "image_folder"):
+        raise DataError(f"{index.root}: cv.group_by={column!r}, but a {index.kind} dataset has no group column: set "
                         f"cv.group_by to null")
-    values = read_column(Path(index.root), column)
+    if index.kind == "csv":
+        values = csv_dataset.read_column(Path(index.root), index.id_column, column, csv_dataset.normalise_path)
+    else:
+        values = clothing.read_column(Path(index.root), column)
     return np.array([values[image_id] for image_id in index.ids], dtype=str)
 
 
@@ -112,7 +135,7 @@ def content_key(index: DatasetIndex) -> str:
     if index.kind == "fashion_mnist":
         files = _fashion_files(index.root)
     else:
-        files = [image_path(Path(index.root), image_id) for image_id in index.ids]
+        files = [layouts.image_file(index.kind, index.root, image_id) for image_id in index.ids]
     for name, size, mtime_ns in _stamps(files):
         digest.update(f"{name}\t{size}\t{mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
@@ -139,7 +162,7 @@ def read_pixels(kind: str, root: str, ids: Sequence[str], size: int) -> tuple[np
         return out, failed
     for i, image_id in enumerate(ids):
         try:
-            out[i] = decode_image(image_path(Path(root), image_id), size)
+            out[i] = decode_image(layouts.image_file(kind, root, image_id), size)
         except (ImageDecodeError, OSError) as err:  # it became unreadable after validation
             failed[i] = f"{image_id}: {err}"
     return out, failed

@@ -11,6 +11,7 @@ scikit-learn is imported where folds are made (the driver), not by the trials th
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from tune_clothes.data import storage
 from tune_clothes.data.datasets import load_groups
 from tune_clothes.data.grouped_folds import LabelledGroups, grouped_holdout, grouped_kfold, grouped_splits
 from tune_clothes.data.index import DatasetIndex
+
+log = logging.getLogger(__name__)
 
 
 def scheme_name(split: float | None) -> str:
@@ -78,15 +81,21 @@ class FoldPlan:
 
 
 def make_fold_plan(labels: np.ndarray, class_names: Iterable[str], fingerprint: str, cv: CVConfig,
-                   splits: Iterable[float | None], groups: np.ndarray | None = None) -> FoldPlan:
+                   splits: Iterable[float | None], groups: np.ndarray | None = None,
+                   holdout: Iterable[int] | None = None) -> FoldPlan:
     """Holdout first (if any), then R repeats of folds of the rest for every split value a search uses.
 
-    `groups` (each image's value in the `cv.group_by` column) is needed exactly when `cv.group_by` is set."""
+    `groups` (each image's value in the `cv.group_by` column) is needed exactly when `cv.group_by` is set.
+    `holdout`: the positions the data itself holds out (an image folder's test/), instead of `cv.test_fraction`."""
     labels, names = np.asarray(labels), tuple(class_names)
     if (groups is None) != (cv.group_by is None):
         raise ValueError(f"cv.group_by={cv.group_by!r} needs the groups, and only it does")
     grouped = None if groups is None else LabelledGroups(labels, np.asarray(groups), names, cv.group_by)
-    holdout = _holdout(labels, names, cv, grouped)
+    if holdout is None:
+        holdout, fraction = _holdout(labels, names, cv, grouped), cv.test_fraction
+    else:
+        holdout = np.sort(np.asarray(list(holdout), dtype=np.int64))
+        fraction = round(len(holdout) / max(len(labels), 1), 4)
     pool = np.setdiff1d(np.arange(len(labels)), holdout)
     in_pool = None if grouped is None else grouped.subset(pool)
     validation = {}
@@ -94,14 +103,18 @@ def make_fold_plan(labels: np.ndarray, class_names: Iterable[str], fingerprint: 
         parts = [part for seed in repeat_seeds(cv.seed, cv.repeats)
                  for part in _validation_parts(labels[pool], names, cv.folds, seed, split, in_pool)]
         validation[scheme_name(split)] = [np.sort(pool[part]) for part in parts]
-    return FoldPlan(fingerprint, cv.folds, cv.seed, cv.test_fraction, len(labels), holdout, validation,
+    return FoldPlan(fingerprint, cv.folds, cv.seed, fraction, len(labels), holdout, validation,
                     cv.repeats, cv.group_by)
 
 
 def plan_folds(index: DatasetIndex, cv: CVConfig, splits: Iterable[float | None]) -> FoldPlan:
     """The fold plan of an experiment's `cv` settings on `index`, for every split value its search uses."""
     groups = load_groups(index, cv.group_by) if cv.group_by is not None else None
-    return make_fold_plan(index.labels, index.class_names, index.fingerprint(), cv, splits, groups)
+    if index.test_positions is not None and cv.test_fraction:
+        log.warning("%s: its test/ folder is the locked holdout (%d images); cv.test_fraction=%g is not used",
+                    index.root, len(index.test_positions), cv.test_fraction)
+    return make_fold_plan(index.labels, index.class_names, index.fingerprint(), cv, splits, groups,
+                          index.test_positions)
 
 
 def _holdout(labels: np.ndarray, names: tuple[str, ...], cv: CVConfig,

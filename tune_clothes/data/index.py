@@ -12,8 +12,11 @@ import numpy as np
 class DatasetIndex:
     """The images of a dataset after validation and the class policy.
 
-    `ids` name the images (a Clothing Dataset id is the file stem under `images/`; a Fashion-MNIST id is the
-    row number in its file). `labels[i]` indexes `class_names`, which are sorted, so the mapping is stable.
+    `ids` name the images (a Clothing Dataset id is the file stem under `images/`; a csv or image_folder id is
+    the file's path relative to the CSV's folder or the root; a Fashion-MNIST id is the row number in its file).
+    `labels[i]` indexes `class_names`, which are sorted, so the mapping is stable. `test_positions` are the
+    images the layout itself holds out (an image folder's test/): then they, not `cv.test_fraction`, are the
+    locked holdout.
     """
     kind: str
     root: str
@@ -22,6 +25,8 @@ class DatasetIndex:
     class_names: tuple[str, ...]
     dropped_classes: dict[str, int] = field(default_factory=dict)  # class -> images dropped by the policy
     excluded: dict[str, list[str]] = field(default_factory=dict)  # problem -> ids left out (missing, corrupt...)
+    test_positions: tuple[int, ...] | None = None
+    id_column: str | None = None  # the CSV column that names each image (csv kind), for cv.group_by
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.labels):
@@ -44,4 +49,6 @@ class DatasetIndex:
         digest.update(json.dumps([self.kind, list(self.class_names)]).encode())
         for image_id, label in zip(self.ids, self.labels.tolist()):
             digest.update(f"{image_id}\t{label}\n".encode())
+        if self.test_positions is not None:  # the same images split another way are other data
+            digest.update(json.dumps(list(self.test_positions)).encode())
         return digest.hexdigest()[:16]

@@ -1,4 +1,5 @@
-"""Finding what is wrong with a Clothing Dataset folder, by name, before a search trips over it.
+"""Finding what is wrong with a dataset's files, by name, before a search trips over it: the same report for
+every layout that keeps one image per file (`listing.Listing`).
 
 Decoding every image is the expensive part (~2 ms a photo); its verdicts are cached per file and
 recomputed only for files whose size or modification time changed.
@@ -13,9 +14,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tune_clothes.data import storage
-from tune_clothes.data.clothing import CsvRow, image_path, list_image_files, read_images_csv, unsafe_id_reason
+from tune_clothes.data import clothing, storage
 from tune_clothes.data.decode import ImageDecodeError, decode_image
+from tune_clothes.data.listing import Listing
 from tune_clothes.data.process_pool import spawned_pool
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,15 @@ PARALLEL_FROM = 1000  # files; fewer are checked in this process (~2 ms each), m
 @dataclass
 class ValidationResult:
     root: str
-    rows: int  # rows of images.csv, as written
+    rows: int  # images listed (rows of the CSV, files in class folders), as written
     class_counts: dict[str, int]  # rows per non-empty label, as written (before any class policy)
     missing_files: list[str] = field(default_factory=list)  # ids whose image file does not exist
-    unlisted_files: list[str] = field(default_factory=list)  # files in images/ that no row lists
+    unlisted_files: list[str] = field(default_factory=list)  # image files that nothing lists
     corrupt_files: dict[str, str] = field(default_factory=dict)  # file name -> why it cannot be decoded
     duplicate_ids: list[str] = field(default_factory=list)  # ids listed more than once
     empty_labels: list[str] = field(default_factory=list)  # ids whose label is empty
     unsafe_ids: dict[str, str] = field(default_factory=dict)  # id -> why it was never opened
+    not_images: list[str] = field(default_factory=list)  # left out by name (notes.txt): not a problem
 
     @property
     def ok(self) -> bool:
@@ -46,9 +48,9 @@ class ValidationResult:
         return data
 
     def summary_lines(self, examples: int = 5) -> list[str]:
-        lines = [f"{self.root}: {self.rows} rows, {len(self.class_counts)} classes"]
+        lines = [f"{self.root}: {self.rows} images listed, {len(self.class_counts)} classes"]
         for name in ("missing_files", "unlisted_files", "corrupt_files", "duplicate_ids", "empty_labels",
-                     "unsafe_ids"):
+                     "unsafe_ids", "not_images"):
             found = getattr(self, name)
             if found:
                 shown = [f"{k} ({v})" for k, v in found.items()] if isinstance(found, dict) else list(found)
@@ -60,33 +62,31 @@ class ValidationResult:
 
 def validate_clothing(root: Path, cache_dir: Path | None = None, workers: int | None = None) -> ValidationResult:
     """Check a Clothing Dataset folder. Raises DataError only when it is not such a folder at all."""
-    return scan_clothing(root, cache_dir, workers)[1]
+    return scan(clothing.listing(Path(root)), cache_dir, workers)
 
 
-def scan_clothing(root: Path, cache_dir: Path | None = None,
-                  workers: int | None = None) -> tuple[list[CsvRow], ValidationResult]:
-    """The rows of images.csv and the report of what is wrong with them and with the files."""
-    root = Path(root)
-    rows = read_images_csv(root)
-    images_dir = root / "images"
+def scan(listing: Listing, cache_dir: Path | None = None, workers: int | None = None) -> ValidationResult:
+    """What is wrong with the images a layout lists, and with its files."""
+    rows, files_dir = listing.rows, listing.files_dir
     counts = collections.Counter(row.label for row in rows if row.label)
-    report = ValidationResult(root=str(root), rows=len(rows), class_counts=dict(sorted(counts.items())))
+    report = ValidationResult(root=listing.source, rows=len(rows), class_counts=dict(sorted(counts.items())),
+                              unsafe_ids=dict(listing.unsafe), not_images=list(listing.not_images))
     seen = collections.Counter(row.image for row in rows)
     report.duplicate_ids = sorted(image_id for image_id, n in seen.items() if n > 1 and image_id)
     report.empty_labels = [row.image for row in rows if not row.label]
     to_decode = []
     for row in rows:
-        reason = unsafe_id_reason(row.image, images_dir)
-        if reason:
-            report.unsafe_ids[row.image] = reason
-        elif not image_path(root, row.image).is_file():
-            report.missing_files.append(row.image)
+        if row.image in report.unsafe_ids:
+            continue
+        name = listing.file_of(row.image)
+        if (files_dir / name).is_file():
+            to_decode.append(name)
         else:
-            to_decode.append(image_path(root, row.image).name)
-    listed = {image_path(root, row.image).name for row in rows if row.image not in report.unsafe_ids}
-    report.unlisted_files = [name for name in list_image_files(root) if name not in listed]
-    report.corrupt_files = check_decodable(images_dir, sorted(set(to_decode)), cache_dir, workers)
-    return rows, report
+            report.missing_files.append(row.image)
+    listed = {listing.file_of(row.image) for row in rows if row.image not in report.unsafe_ids}
+    report.unlisted_files = [name for name in listing.present if name not in listed]
+    report.corrupt_files = check_decodable(files_dir, sorted(set(to_decode)), cache_dir, workers)
+    return report
 
 
 def check_decodable(images_dir: Path, names: list[str], cache_dir: Path | None,

@@ -58,7 +58,10 @@ def trained_on_note(info: dict, data_root: str | Path, split: str) -> str | None
     training images, which is no estimate of how it does on new ones."""
     root = (info.get("data") or {}).get("root")
     same = root is not None and Path(root).resolve() == Path(data_root).expanduser().resolve()
-    if not same or (info["data"].get("kind") == "fashion_mnist" and split == "test"):
+    kind = info["data"].get("kind") if same else None
+    held_out = split == "test" and (kind == "fashion_mnist" or (kind == "image_folder" and
+                                                                 (Path(root) / "test").is_dir()))
+    if not same or held_out:  # Fashion-MNIST's test files and an image folder's test/ are never trained on
         return None
     return (f"{data_root} is the data this model was built from: it trained on its pool, so these numbers say how "
             f"well it fits its own training images, not how it does on new ones (see test_metrics.json for the "

@@ -1,7 +1,8 @@
 """Labelled images to measure a model on, read at the model's side by the image cache's own readers.
 
-`open_labelled_data` reads any layout the project reads (a Clothing Dataset folder with images.csv, a
-folder of Fashion-MNIST IDX files, a Fashion-MNIST CSV file), validated as for a search (missing, corrupt and
+`open_labelled_data` reads any layout the project reads (a Clothing Dataset folder with images.csv, an image
+folder, a CSV of paths and labels, a folder of Fashion-MNIST IDX files, a Fashion-MNIST CSV file), validated
+as for a search (missing, corrupt and
 unsafe files are left out and reported), with labels matched to the model's classes by name: rows of a
 class the model does not know are reported and left out, never mislabelled. `from_index` gives a part of an
 experiment's own dataset (the locked holdout, the export check's images).
@@ -15,9 +16,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from tune_clothes.config import DatasetConfig
 from tune_clothes.config.errors import DataError
-from tune_clothes.data.clothing import CSV_NAME
-from tune_clothes.data.datasets import read_pixels, resize_grey, usable_clothing_rows
+from tune_clothes.data import layouts
+from tune_clothes.data.datasets import read_pixels, resize_grey, usable_rows
 from tune_clothes.data.index import DatasetIndex
 
 #: (start, stop) -> uint8 (stop - start, side, side, channels) pixels, and row - start -> why it is unreadable
@@ -43,21 +45,28 @@ def from_index(index: DatasetIndex, positions: np.ndarray, size: int, descriptio
                        lambda start, stop: read_pixels(index.kind, index.root, ids[start:stop], size))
 
 
+LAYOUTS = ("a Clothing Dataset folder (images.csv and images/), an image folder (root/<class>/<image>), a CSV "
+           "file of image paths and labels, a folder of Fashion-MNIST IDX files, or a Fashion-MNIST CSV file")
+
+
 def open_labelled_data(root: str | Path, class_names: Sequence[str], size: int, cache_dir: Path,
-                       split: str = "test") -> LabelledSet:
-    """A labelled dataset in any layout the project reads; `split` picks the IDX files of Fashion-MNIST."""
+                       split: str = "test", columns: Sequence[str] = ("path", "label")) -> LabelledSet:
+    """A labelled dataset in any layout the project reads. `split` picks Fashion-MNIST's IDX files, or an image
+    folder's test/ (or train/ and val/) when it is split by folder; `columns`: a CSV's path and label columns."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DataError(f"{root}: no such file or folder; pass a Clothing Dataset folder (images.csv and "
-                        f"images/), a folder of Fashion-MNIST IDX files, or a Fashion-MNIST CSV file")
-    if (root / CSV_NAME).is_file():
-        return _clothing(root, class_names, size, cache_dir)
+        raise DataError(f"{root}: no such file or folder; pass {LAYOUTS}")
+    kind = layouts.detect_kind(root, columns[0])
+    if kind in ("clothing", "csv"):
+        return _files(kind, root, class_names, size, cache_dir, split, columns)
     from tune_clothes.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
     try:
         images, raw = load_fashion_mnist(root, split)
     except DataError as err:
-        raise DataError(f"{root}: not a dataset layout the project reads: no {CSV_NAME} (a Clothing Dataset "
-                        f"folder), and as Fashion-MNIST: {err}") from None
+        if kind == "image_folder" and any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+            return _files(kind, root, class_names, size, cache_dir, split, columns)
+        raise DataError(f"{root}: not a dataset layout the project reads ({LAYOUTS}); as Fashion-MNIST: "
+                        f"{err}") from None
     names = [FASHION_MNIST_CLASSES[label] for label in raw.tolist()]
     known, labels, unknown = _match(names, class_names)
 
@@ -68,16 +77,23 @@ def open_labelled_data(root: str | Path, class_names: Sequence[str], size: int, 
     return LabelledSet(what, labels, read, unknown_classes=unknown)
 
 
-def _clothing(root: Path, class_names: Sequence[str], size: int, cache_dir: Path) -> LabelledSet:
-    rows, left_out = usable_clothing_rows(root, cache_dir)
+def _files(kind: str, root: Path, class_names: Sequence[str], size: int, cache_dir: Path, split: str,
+           columns: Sequence[str]) -> LabelledSet:
+    """Images kept one per file, validated as for a search; an image folder split by folder gives `split`."""
+    dataset = DatasetConfig(kind=kind, root=str(root), path_column=columns[0], label_column=columns[1])
+    listing = layouts.listing(kind, root, dataset)
+    rows, left_out = usable_rows(listing, cache_dir)
+    what = str(root)
+    if listing.test_ids:
+        rows = [row for row in rows if (row.image in listing.test_ids) == (split == "test")]
+        what = f"{root} ({'test/' if split == 'test' else 'train/ and val/'})"
     if not rows:
-        problems = ", ".join(f"{len(ids)} with {problem}" for problem, ids in left_out.items()) or "no rows"
-        raise DataError(f"{root}: no usable labelled image ({problems}); python -m tune_clothes.verify {root} "
+        problems = ", ".join(f"{len(ids)} with {problem}" for problem, ids in left_out.items()) or "no images"
+        raise DataError(f"{what}: no usable labelled image ({problems}); python -m tune_clothes.verify {root} "
                         f"lists the problems")
     known, labels, unknown = _match([row.label for row in rows], class_names)
     ids = [rows[i].image for i in known]
-    return LabelledSet(str(root), labels, lambda start, stop: read_pixels("clothing", str(root), ids[start:stop],
-                                                                          size),
+    return LabelledSet(what, labels, lambda start, stop: read_pixels(kind, str(root), ids[start:stop], size),
                        left_out=left_out, unknown_classes=unknown)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_clothes.analysis.selection import Selection
+from tune_clothes.config import DatasetConfig
 from tune_clothes.config.loader import experiment_to_dict
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import DATASET_JSON, MODEL_JSON, TEST_METRICS_JSON, package_versions
@@ -41,6 +42,11 @@ class CardInputs:
     plan: FoldPlan
 
 
+def _columns(dataset: DatasetConfig) -> list[str] | None:
+    """A csv dataset's path and label columns: `evaluate` reads other CSV files of the same kind with them."""
+    return [dataset.path_column, dataset.label_column] if dataset.kind == "csv" else None
+
+
 def model_info(inputs: CardInputs) -> dict[str, Any]:
     """Everything model.json records, as plain JSON values."""
     selection, plan = inputs.selection, inputs.plan
@@ -56,7 +62,7 @@ def model_info(inputs: CardInputs) -> dict[str, Any]:
         "data": {"fingerprint": plan.fingerprint, "kind": dataset.get("kind"), "root": dataset.get("root"),
                  "images": plan.num_images, "pool_images": len(plan.pool), "holdout_images": len(plan.holdout),
                  "class_counts": dataset.get("class_counts"), "dropped_classes": dataset.get("dropped_classes"),
-                 "excluded": dataset.get("excluded")},
+                 "excluded": dataset.get("excluded"), "columns": _columns(selection.experiment.dataset)},
         "cv_estimate": {"metric": selection.experiment.search.metric, "folds": len(selection.runs),
                         "what": CV_NOTE.format(folds=len(selection.runs)), "statistics": selection.estimate},
         "training": _training_json(inputs.training, selection),

@@ -1,7 +1,7 @@
 """Class predictions for image files: what `predict` runs.
 
-Folders are searched recursively for image files; a file named on the command line is tried whatever its
-suffix. Every path ends up as one row: its top classes and probabilities, or an `error` (no such path, a
+Folders are searched recursively for image files (hidden ones skipped, as a dataset's are); a file named on
+the command line is tried whatever its suffix. Every path ends up as one row: its top classes and probabilities, or an `error` (no such path, a
 folder without images, a file that is not a usable image), and one bad file never stops the others.
 Decoding is the image cache's own (`inference.file_pixels`), run on a few threads: PIL releases the GIL
 while it decodes.
@@ -19,10 +19,10 @@ from typing import IO, Iterable, Iterator, Sequence
 import numpy as np
 
 from tune_clothes.data.decode import ImageDecodeError
+from tune_clothes.data.listing import IMAGE_SUFFIXES, image_files_under
 from tune_clothes.packaging.bundle import ModelBundle
 from tune_clothes.packaging.inference import BATCH_SIZE, Scorer, file_pixels, model_input, probabilities
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 
@@ -41,7 +41,7 @@ def find_images(paths: Sequence[str]) -> list[tuple[str, str]]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            files = sorted(str(path / name) for name in image_files_under(path))
             none = f"a folder with no image files ({', '.join(IMAGE_SUFFIXES)})"
             found += [(f, "") for f in files] or [(given, none)]
         elif path.exists():
