@@ -35,7 +35,7 @@ from tune_clothes.config import trial_record as record
 from tune_clothes.config.loader import experiment_from_dict
 from tune_clothes.data.experiment_folder import CV_RESULTS_CSV, LEADERBOARD_CSV
 
-SECTIONS = ("searched", "leaderboard", "spread", "curves", "effects", "errors", "adaptive", "final")
+SECTIONS = ("searched", "leaderboard", "spread", "compute", "curves", "effects", "errors", "adaptive", "final")
 #: Class names that would break HTML, a CSV, or matplotlib's TeX parser if they were not escaped.
 CLASSES = {"Pants": 16, "<script>alert(1)</script>": 12, 'T-Shirt & "Polo"': 14, "$\\frac{$": 10}
 ERROR = "RuntimeError: <img src=x onerror=alert(1)> broke the trial"
@@ -156,8 +156,9 @@ def synthetic_report(tmp_path_factory):
 def test_every_section_is_there_and_one_that_does_not_apply_says_why(synthetic_report):
     _, html, page = synthetic_report
     assert list(page.sections) == list(SECTIONS)
-    assert {name for name, applies in page.sections.items() if not applies} == {"adaptive", "final"}
+    assert {name for name, applies in page.sections.items() if not applies} == {"adaptive", "final", "compute"}
     assert "A grid search runs every configuration to the end" in html
+    assert "This search recorded no network costs" in html  # its folder has no costs.json
     assert "No final model yet: python -m tune_clothes.final" in html
     assert "10 of 12 trials finished: the search is still running or was interrupted" in html
 

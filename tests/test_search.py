@@ -91,8 +91,9 @@ def test_the_report_of_a_finished_search_has_every_section_and_the_csv_numbers(c
     _, report = clean_search
     write_report(report.location)
     html, page = read_page(report.location)
-    assert [name for name, applies in page.sections.items() if not applies] == ["adaptive", "final"]
+    assert [name for name, applies in page.sections.items() if not applies] == ["compute", "adaptive", "final"]
     assert "All 6 trials finished." in html
+    assert "Every configuration runs the same network at the same size" in html  # one network: no trade-off
     assert_numbers_equal_the_csv_files(report.location, page)
     assert check_out_of_fold(report.location) == 2
 
@@ -135,7 +136,7 @@ def test_the_report_of_an_optuna_and_asha_search_shows_what_asha_stopped(messy_s
     board = summary.leaderboard
     complete = int((board["status"] == "complete").sum())
     assert [name for name, applies in page.sections.items() if not applies] == (
-        ["final"] if complete >= 2 else ["effects", "final"])  # comparing hyperparameters takes 2 complete ones
+        ["compute", "final"] if complete >= 2 else ["compute", "effects", "final"])  # effects: 2 complete ones
     rungs = page.rows("asha_rungs")
     assert [int(row["rung"]["value"]) for row in rungs if "rung" in row] == [1, 2]  # 3 epochs, grace 1, factor 2
     ended = sum(int(row["stopped"]["value"]) for row in rungs)

@@ -12,11 +12,18 @@ from tune_clothes.tuning.plan import plan_search
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 
 
-@pytest.mark.parametrize("name, trials", [("demo", 15), ("clothing", 480), ("fashion_mnist", 60), ("adaptive", 12)])
+@pytest.mark.parametrize("name, trials", [("demo", 15), ("clothing", 480), ("fashion_mnist", 60), ("adaptive", 12),
+                                          ("own_photos", 30)])
 def test_shipped_search_spaces_load(name, trials):
     experiment = load_experiment(SPACES / f"{name}.yaml")
     assert experiment.name == name
     assert plan_search(experiment).total_trials == trials
+
+
+def test_the_own_photos_space_searches_three_networks_on_an_image_folder():
+    experiment = load_experiment(SPACES / "own_photos.yaml")
+    assert experiment.dataset.kind == "image_folder" and experiment.model.pretrained is True
+    assert experiment.search.grid["name"] == Choice(("resnet18", "mobilenet_v3_small", "efficientnet_b0"))
 
 
 def test_the_clothing_grid_is_the_original_projects_with_folds_grouped_by_sender():

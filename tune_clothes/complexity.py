@@ -13,19 +13,14 @@ multiplies its cost, so the original project's figure is the meaningful one.
 from __future__ import annotations
 
 import argparse
-import copy
-import io
 import json
-from dataclasses import asdict, dataclass
-from importlib.metadata import version
+from dataclasses import asdict
 from typing import Sequence
-
-from ptflops import get_model_complexity_info
-from torch import nn
 
 from tune_clothes.cli import exit_quickly, run_command
 from tune_clothes.config import MIN_IMAGE_SIZE, ModelConfig
 from tune_clothes.config.errors import UserError
+from tune_clothes.training.cost import COUNTER, Complexity, model_complexity, network_cost
 from tune_clothes.training.models import build_model
 from tune_clothes.training.networks import check_network
 
@@ -33,30 +28,6 @@ CLOTH_CLASSES = 20  # the clothing dataset's classes, as in the original project
 FASHION_CLASSES = 10  # Fashion-MNIST's classes
 CLOTH_IMAGE_SIZE = 224  # pixels, the original project's input side for the cloth model
 FASHION_IMAGE_SIZE = 28  # pixels, Fashion-MNIST's native side
-COUNTER = f"ptflops {version('ptflops')} (pytorch backend)"
-
-
-@dataclass(frozen=True)
-class Complexity:
-    """One model's size and cost for a single image."""
-    params_m: float  # millions of parameters
-    gmacs: float  # 1e9 multiply-accumulates per image
-    gflops: float  # 2 x gmacs
-    input_size: tuple[int, int, int]  # channels, height, width
-
-
-def model_complexity(model: nn.Module, image_size: int, in_channels: int = 3) -> Complexity:
-    """Count `model`'s parameters and MACs for one `in_channels x image_size x image_size` image with ptflops.
-
-    The model itself is left untouched: ptflops patches and switches to eval mode a copy.
-    """
-    counted = copy.deepcopy(model).requires_grad_(True)  # ptflops counts only trainable parameters
-    input_size = (in_channels, image_size, image_size)
-    macs, params = get_model_complexity_info(counted, input_size, as_strings=False, print_per_layer_stat=False,
-                                             backend="pytorch", ost=io.StringIO())
-    if macs is None or params is None:  # ptflops prints its exception and returns None
-        raise RuntimeError(f"ptflops could not count {type(model).__name__} at {input_size}")
-    return Complexity(params_m=params / 1e6, gmacs=macs / 1e9, gflops=2 * macs / 1e9, input_size=input_size)
 
 
 def reference_table(cloth_size: int = CLOTH_IMAGE_SIZE,
@@ -78,7 +49,7 @@ def networks_table(names: Sequence[str], image_size: int, classes: int = CLOTH_C
     for name in names:
         _check_size(name, image_size)
         check_network(name, image_size)
-    return {name: model_complexity(build_model(ModelConfig(name=name), classes), image_size) for name in names}
+    return {name: network_cost(name, classes, image_size) for name in names}
 
 
 def _check_size(name: str, size: int) -> None:

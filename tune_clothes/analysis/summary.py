@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from tune_clothes.analysis.comparison import fold_schemes
+from tune_clothes.analysis.costs import read_costs, with_costs
 from tune_clothes.analysis.cv_results import cv_results
 from tune_clothes.analysis.leaderboard import BoardSettings, best_configuration, summarize
 from tune_clothes.analysis.results import load_trials, search_axes
@@ -41,10 +42,12 @@ class ExperimentSummary:
     cost: str  # what the search trained, beside what training every configuration to the end would
     experiment: Experiment  # as the search ran it (experiment.yaml)
     trials: pd.DataFrame  # one row per configuration and fold (`results.load_trials`)
+    costs: dict | None = None  # `costs.read_costs`: (network, image size) -> its parameters and MACs
 
     @property
     def cv_results(self) -> pd.DataFrame:
-        return cv_results(self.trials, search_axes(self.experiment))
+        table = cv_results(self.trials, search_axes(self.experiment))
+        return with_costs(table, self.experiment, self.costs, prefix="param_", after="params")
 
 
 def cost_line(experiment: Experiment, trials: pd.DataFrame) -> str:
@@ -67,7 +70,7 @@ def read_summary(location: str) -> ExperimentSummary:
     search = experiment.search
     best = best_configuration(board) if board["is_best"].any() else None
     return ExperimentSummary(location, board, format_leaderboard(board, search.metric, search_axes(experiment)),
-                             best, cost_line(experiment, trials), experiment, trials)
+                             best, cost_line(experiment, trials), experiment, trials, read_costs(location))
 
 
 def write_summary(location: str) -> ExperimentSummary:
@@ -90,6 +93,7 @@ def summarize_experiment(location: str) -> tuple[Experiment, pd.DataFrame, pd.Da
     settings = BoardSettings(tuple(search_axes(experiment)), search.metric, search.mode, folds=plan.folds,
                              repeats=plan.repeats, schemes=fold_schemes(plan), rope=search.rope)
     board = _mark_not_started(summarize(trials, settings), trials, list(settings.axes))
+    board = with_costs(board, experiment, read_costs(location), after="config")
     board.attrs["folds"] = plan.folds  # K per repeat, for the table's legend
     return experiment, trials, board
 

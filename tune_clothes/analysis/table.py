@@ -31,10 +31,16 @@ def format_leaderboard(leaderboard: pd.DataFrame, metric: str, axes: Sequence[st
         "folds": [f"{row.folds_finished}/{row.folds_expected}" for row in rows],
         "status": list(shown["status"]),
     }
+    if "gmacs" in shown.columns:  # the network's cost, when the search recorded it (costs.json)
+        columns["params"] = [f"{p:.2f}M" if pd.notna(p) else "-" for p in shown["params_m"]]
+        columns["GMACs"] = [_format_number(g, 3) for g in shown["gmacs"]]
     lines = _text_table(columns, left_aligned={"config", "status", "tied", "vs best"})
     if len(leaderboard) > len(shown):
         lines.append(f"... {len(leaderboard) - len(shown)} more configurations not shown")
     lines += _legend(leaderboard.attrs, confidence)
+    if "gmacs" in shown.columns:
+        lines.append("params, GMACs = the network's parameters and multiply-accumulates per image at its image size "
+                     "(ptflops; as complexity --model prints)")
     if (leaderboard["status"] == ConfigurationStatus.STOPPED).any():
         lines += ["stopped = ASHA stopped it early, at a rung: its value is the fold mean at the epoch it reached",
                   "          ('at epoch N'), not comparable with a full run's; ranked after every other configuration"]

@@ -231,14 +231,24 @@ def _freeze(value: Any) -> Any:
 
 # --- search axes ------------------------------------------------------------------------------------------
 
+#: Axis names read as another field's: `search.grid.model: [resnet18, efficientnet_b0]` varies model.name.
+AXIS_ALIASES = {"model": "name"}
+
+
 def check_search_axes(experiment: Experiment) -> Experiment:
     """Every value of every axis (each choice, both bounds of a range) must make a valid experiment.
 
     Returns the experiment with the axes' values in their fields' types (YAML reads `1e-3` as a string).
     """
     search = experiment.search
-    grid = {axis: _checked_axis(experiment, axis, values, f"search.grid.{axis}") for axis, values in search.grid.items()}
-    space = {axis: _checked_axis(experiment, axis, spec, f"search.space.{axis}") for axis, spec in search.space.items()}
+    grid = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, AXIS_ALIASES.get(axis, axis), values,
+                                                        f"search.grid.{axis}") for axis, values in search.grid.items()}
+    space = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, AXIS_ALIASES.get(axis, axis), spec,
+                                                         f"search.space.{axis}") for axis, spec in search.space.items()}
+    for section, axes in (("grid", search.grid), ("space", search.space)):
+        for alias, field in AXIS_ALIASES.items():
+            if alias in axes and field in axes:
+                raise ConfigError(f"search.{section}: both {alias!r} and {field!r} vary model.{field}; keep one")
     return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid, space=space))
 
 

@@ -20,6 +20,7 @@ EXPERIMENT_YAML = "experiment.yaml"
 FOLDS_JSON = "folds.json"
 DATASET_JSON = "dataset.json"
 VERSIONS_JSON = "versions.json"
+COSTS_JSON = "costs.json"  # parameters and MACs of each network and image size the search trains
 LEADERBOARD_CSV = "leaderboard.csv"
 CV_RESULTS_CSV = "cv_results.csv"
 BEST_CONFIG_YAML = "best_config.yaml"

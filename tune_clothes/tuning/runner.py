@@ -3,6 +3,7 @@ fingerprint), start or attach to Ray, and run (or resume) the Tuner until it end
 results mean is the analysis layer's business, from the files on disk."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from tune_clothes.config.errors import UserError
 from tune_clothes.data import storage
 from tune_clothes.data.datasets import content_key, load_index
 from tune_clothes.data.experiment_folder import (
+    COSTS_JSON,
     EXPERIMENT_YAML,
     FOLDS_JSON,
     experiment_location,
@@ -23,6 +25,7 @@ from tune_clothes.data.experiment_folder import (
 )
 from tune_clothes.data.folds import load_fold_plan, plan_folds, scheme_name
 from tune_clothes.data.image_cache import ensure_image_cache
+from tune_clothes.training.cost import search_costs
 from tune_clothes.tuning.cluster_checks import cpu_advice, local_cpus
 from tune_clothes.tuning.estimate import load_estimate
 from tune_clothes.tuning.faults import faults_from_env
@@ -56,12 +59,23 @@ def run_search(experiment: Experiment, options: SearchOptions = SearchOptions())
     def write_files() -> None:  # only once Ray is up and checked: a search refused there leaves no folder
         if not options.resume:
             write_experiment_files(location, experiment, inputs.index, inputs.plan)
+            write_costs(location, experiment, inputs.index.num_classes)
     _, signum = fit_on_ray(search_spec(plan, inputs, location, options.resume), options.ray, options.resume,
                            experiment.storage,
                            before_fit=write_files)
     if signum is not None:
         raise SearchInterrupted(location, signum)
     return location
+
+
+def write_costs(location: str, experiment: Experiment, num_classes: int) -> None:
+    """costs.json, for the cost columns of the leaderboard; a network ptflops cannot count costs no search."""
+    try:
+        costs = search_costs(experiment, num_classes)
+    except RuntimeError as err:
+        log.warning("the cost columns are left out: %s", err)
+        return
+    storage.write_text(storage.join(location, COSTS_JSON), json.dumps(costs, indent=2))
 
 
 def experiment_to_run(experiment: Experiment, location: str, resume: bool) -> Experiment:

@@ -1,6 +1,6 @@
 """`write_report`: report.html of an experiment, one self-contained page built from the files on disk.
 
-The page has the eight sections of the report, each from its own module; a section that does not apply yet
+The page has the nine sections of the report, each from its own module; a section that does not apply yet
 (no final model, a grid search has no adaptive part) says so. It needs no network, no server and no
 JavaScript: figures are PNG data URIs, the style is inline, and a Content-Security-Policy forbids anything
 else. Every text is escaped by Jinja2's autoescaping.
@@ -17,6 +17,7 @@ import pandas as pd
 
 from tune_clothes.analysis.report.adaptive import adaptive_section
 from tune_clothes.analysis.report.board import leaderboard_section, spread_section
+from tune_clothes.analysis.report.compute import compute_section
 from tune_clothes.analysis.report.curves import curves_section
 from tune_clothes.analysis.report.effects import effects_section
 from tune_clothes.analysis.report.errors import errors_section
@@ -28,8 +29,8 @@ from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import REPORT_HTML
 
 log = logging.getLogger(__name__)
-SECTIONS = (searched_section, leaderboard_section, spread_section, curves_section, effects_section, errors_section,
-            adaptive_section, model_section)
+SECTIONS = (searched_section, leaderboard_section, spread_section, compute_section, curves_section, effects_section,
+            errors_section, adaptive_section, model_section)
 
 
 def write_report(location: str) -> str:
