@@ -1,10 +1,11 @@
 """`python -m tune_clothes.evaluate MODEL_DIR DATA_ROOT [--json]`: measure a final model on labelled images.
 
-DATA_ROOT is any layout the project reads: a Clothing Dataset folder (images.csv and images/), a folder of
-Fashion-MNIST IDX files (--split picks train or test), or a Fashion-MNIST CSV file. The data is validated as
-for a search; missing, corrupt and unsafe files, and rows of classes the model does not know (labels are
-matched by class name), are left out and reported. Prints accuracy and macro precision/recall/F1 with 95%
-stratified-bootstrap intervals, and per-class results.
+DATA_ROOT is any layout the project reads: a Clothing Dataset folder (images.csv and images/), an image folder
+(root/<class>/...; split into train/ and test/, --split picks one), a CSV file of image paths and labels (the
+columns the model's search read), a folder of Fashion-MNIST IDX files (--split picks train or test), or a
+Fashion-MNIST CSV file. The data is validated as for a search; missing, corrupt and unsafe files, and rows of
+classes the model does not know (labels are matched by class name), are left out and reported. Prints
+accuracy and macro precision/recall/F1 with 95% stratified-bootstrap intervals, and per-class results.
 
 Exit status: 0 evaluated, 2 bad input (no model folder, no dataset, no class in common).
 """
@@ -26,12 +27,13 @@ from tune_clothes.packaging.model_folder import BACKENDS
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tune_clothes.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", help="the model folder that final wrote (holds model.pt)")
-    parser.add_argument("data_root", help="labelled data: a Clothing Dataset folder, Fashion-MNIST IDX folder or "
-                                          "CSV file")
+    parser.add_argument("data_root", help="labelled data: a Clothing Dataset folder, an image folder, a CSV of "
+                                          "paths and labels, a Fashion-MNIST IDX folder or CSV file")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="PyTorch (default) or onnxruntime")
     parser.add_argument("--split", choices=("test", "train"), default="test",
-                        help="which Fashion-MNIST IDX files to read (default: test)")
+                        help="which Fashion-MNIST IDX files, or which part of an image folder split into "
+                             "train/ and test/, to read (default: test)")
     parser.add_argument("--cache-dir", type=Path, default=Path(DatasetConfig.cache_dir).expanduser(),
                         help="where decode verdicts are cached (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -84,8 +84,10 @@ def _files(kind: str, root: Path, class_names: Sequence[str], size: int, cache_d
     listing = layouts.listing(kind, root, dataset)
     rows, left_out = usable_rows(listing, cache_dir)
     what = str(root)
-    if listing.test_ids:
-        rows = [row for row in rows if (row.image in listing.test_ids) == (split == "test")]
+    if listing.test_ids:  # an image folder split by folder: only `split`'s images, and only its problems
+        in_split = lambda image_id: image_id.startswith("test/") == (split == "test")  # noqa: E731
+        rows = [row for row in rows if in_split(row.image)]
+        left_out = {problem: kept for problem, ids in left_out.items() if (kept := [i for i in ids if in_split(i)])}
         what = f"{root} ({'test/' if split == 'test' else 'train/ and val/'})"
     if not rows:
         problems = ", ".join(f"{len(ids)} with {problem}" for problem, ids in left_out.items()) or "no images"
