@@ -110,7 +110,16 @@ def _folds_facts(inputs: ReportInputs) -> list[tuple[str, str]]:
     grouped = f", grouped by {plan.group_by}" if plan.group_by else ""
     return [("folds", f"{plan.folds} folds x {plan.repeats} repeat(s) = {plan.total_folds} per configuration "
                       f"({schemes}{grouped}, seed {plan.seed})"),
-            ("locked holdout", f"{plan.test_fraction:g} of the images" if plan.test_fraction else "none")]
+            ("locked holdout", _holdout(inputs))]
+
+
+def _holdout(inputs: ReportInputs) -> str:
+    plan = inputs.plan
+    if not plan.test_fraction:
+        return "none"
+    if inputs.dataset.get("kind") == "image_folder" and inputs.experiment.cv.test_fraction != plan.test_fraction:
+        return f"the dataset's test/ folder: {len(plan.holdout)} images, {plan.test_fraction:.0%} of them"
+    return f"{plan.test_fraction:g} of the images"
 
 
 def _resources_facts(inputs: ReportInputs) -> list[tuple[str, str]]:
