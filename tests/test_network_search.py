@@ -97,6 +97,8 @@ def test_a_csv_of_paths_and_labels_is_searched_grouped_and_measured(network_sear
     model = tc.final(search, strategy="ensemble", out=tmp_path / "model")
     measured = model.evaluate(photos / "catalogue.csv", cache_dir=tmp_path / "cache")  # its columns, from model.json
     assert measured["images"] == len(files) and "note" in measured  # it trained on most of them: said so
+    rows = model.predict([photos / files[0], photos / files[-1]], topk=2)
+    assert rows["label_1"].isin(CLASSES.values()).all() and (rows["prob_1"] >= rows["prob_2"]).all()
 
 
 def test_a_network_the_exporter_cannot_take_keeps_its_model_pt(network_search, tmp_path, monkeypatch):

@@ -89,3 +89,16 @@ def test_a_torchvision_network_exports_to_onnx_that_scores_as_pytorch(tmp_path):
     pixels = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
     check = export_onnx(bundle, tmp_path / ONNX_FILE, model_input(pixels, 3))
     assert check.images == 5 and check.top1_agreement == 1.0 and check.max_abs_diff <= 1e-3
+
+
+def test_model_is_the_network_axis_in_a_grid_and_in_an_optuna_space():
+    from tune_clothes import load_experiment
+    from tune_clothes.config import Choice
+    grid = load_experiment({"model": {"name": "resnet18"}, "search": {"grid": {"model": ["resnet18", "alexnet"]}}})
+    assert grid.search.grid == {"name": Choice(("resnet18", "alexnet"))}
+    space = load_experiment({"search": {"algorithm": "optuna", "space": {"model": {"choices": ["resnet18",
+                                                                                             "mobilenet_v2"]}}}})
+    assert space.search.space == {"name": Choice(("resnet18", "mobilenet_v2"))}
+    assert space.axis_values("name") == ["resnet18", "mobilenet_v2"]
+    with pytest.raises(ConfigError, match="search.grid: both 'model' and 'name' vary model.name; keep one"):
+        load_experiment({"search": {"grid": {"model": ["resnet18"], "name": ["alexnet"]}}})
