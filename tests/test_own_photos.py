@@ -96,7 +96,8 @@ def test_links_inside_the_root_are_read_and_links_leading_out_refused(tmp_path):
 
 
 def csv_dataset(tmp_path: Path, rows: list[str], header: str = "file,category,shop") -> Path:
-    tree(tmp_path / "shop", [f"images/{c}/{i}.jpg" for c in ("bags", "hats") for i in range(6)] + ["stray.jpg"])
+    tree(tmp_path / "shop", [f"images/{c}/{i}.jpg" for c in ("bags", "hats") for i in range(6)]
+         + ["images/hats/stray.jpg", "holidays/beach.jpg"])  # beside the listed images, and elsewhere
     csv = tmp_path / "shop" / "labels.csv"
     csv.write_text("\n".join([header, *rows]) + "\n")
     return csv
@@ -131,9 +132,10 @@ def test_verify_reports_a_csv_dataset_and_an_image_folder(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "csv" and report["rows"] == 14
     assert report["missing_files"] == ["images/gone.jpg"] and report["duplicate_ids"] == ["images/bags/1.jpg"]
-    assert report["unlisted_files"] == ["stray.jpg"] and list(report["corrupt_files"]) == ["images/hats/0.jpg"]
+    assert report["unlisted_files"] == ["images/hats/stray.jpg"]  # not the holiday photos elsewhere
+    assert list(report["corrupt_files"]) == ["images/hats/0.jpg"]
     images = tmp_path / "shop" / "images"
     assert verify([str(images), "--cache-dir", str(tmp_path / "cache")]) == 1  # the same files, as a folder
     out = capsys.readouterr().out
-    assert out.startswith(f"image_folder dataset {images}: 12 images listed, 2 classes")
-    assert "corrupt files: 1: hats/0.jpg" in out and "classes: bags 6, hats 6" in out
+    assert out.startswith(f"image_folder dataset {images}: 13 images listed, 2 classes")
+    assert "corrupt files: 1: hats/0.jpg" in out and "classes: bags 6, hats 7" in out

@@ -5,6 +5,7 @@ read by the same table reader (`read_table`, `read_column`); only its path rule 
 """
 from __future__ import annotations
 
+import os
 import posixpath
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from tune_clothes.config.errors import DataError
-from tune_clothes.data.listing import CsvRow, Listing, escapes, image_files_under, refuse_escapes
+from tune_clothes.data.listing import CsvRow, Listing, escapes, is_hidden, is_image_name, refuse_escapes
 
 
 def read_table(path: Path, required: Sequence[str], fix: str) -> pd.DataFrame:
@@ -79,5 +80,18 @@ def listing(csv_path: Path, path_column: str = "path", label_column: str = "labe
     escaping = {row.image: why for row in rows if row.image and (why := escapes(row.image, base))}
     refuse_escapes(escaping, str(csv_path), base, "paths are relative to the CSV's folder: move the CSV to a "
                                                   "folder that holds the images, or the images under it")
-    return Listing(str(csv_path), base, rows, file_of=str, present=image_files_under(base),
+    return Listing(str(csv_path), base, rows, file_of=str, present=images_beside(base, rows),
                    unsafe={row.image: "an empty path" for row in rows if not row.image})
+
+
+def images_beside(base: Path, rows: list[CsvRow]) -> list[str]:
+    """Image files in the folders the CSV's images are in (not below them, not elsewhere under the CSV's folder,
+    which may be a home folder): the ones a row could have been meant to list."""
+    folders = sorted({posixpath.dirname(row.image) for row in rows if row.image})
+    found = []
+    for folder in folders:
+        if (base / folder).is_dir():
+            found += [posixpath.join(folder, entry.name) if folder else entry.name
+                      for entry in sorted(os.scandir(base / folder), key=lambda e: e.name)
+                      if entry.is_file() and not is_hidden(entry.name) and is_image_name(entry.name)]
+    return found
