@@ -139,3 +139,10 @@ def test_verify_reports_a_csv_dataset_and_an_image_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"image_folder dataset {images}: 13 images listed, 2 classes")
     assert "corrupt files: 1: hats/0.jpg" in out and "classes: bags 6, hats 7" in out
+
+
+def test_verify_names_the_columns_a_csv_has_and_the_flags_that_pick_them(tmp_path):
+    csv = csv_dataset(tmp_path, ["images/bags/0.jpg,bags,shop0"])
+    with pytest.raises(DataError, match=r"missing column\(s\) \['path', 'label'\]; found \['file', 'category', "
+                                        r"'shop'\].*--path-column, --label-column"):
+        verify([str(csv), "--cache-dir", str(tmp_path / "cache")])

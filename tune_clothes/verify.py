@@ -33,10 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where decode verdicts are cached (default: %(default)s)")
     args = parser.parse_args(argv)
     configure_logging()
-    kind = layouts.detect_kind(args.root, args.path_column)
+    kind = layouts.detect_kind(args.root, args.path_column) or ("csv" if args.root.suffix.lower() == ".csv" else None)
     if kind is None:
         raise DataError(f"{args.root}: not a layout verify reads: pass a Clothing Dataset folder, an image folder, "
-                        f"or a CSV file whose header has the --path-column {args.path_column!r}")
+                        f"or a CSV file of image paths and labels")
     dataset = DatasetConfig(kind=kind, root=str(args.root), path_column=args.path_column,
                             label_column=args.label_column)
     report = scan(layouts.listing(kind, args.root, dataset), args.cache_dir)

@@ -72,8 +72,8 @@ def listing(csv_path: Path, path_column: str = "path", label_column: str = "labe
     if csv_path.is_dir():
         raise DataError(f"{csv_path}: a folder; dataset.kind csv reads one CSV file: set dataset.root to the CSV "
                         f"(or dataset.kind to image_folder for a folder of class folders)")
-    fix = (f"set dataset.path_column and dataset.label_column to the columns that hold each image's path "
-           f"(relative to {csv_path.parent}) and its class")
+    fix = (f"set dataset.path_column and dataset.label_column (verify: --path-column, --label-column) to the "
+           f"columns that hold each image's path (relative to {csv_path.parent}) and its class")
     table = read_table(csv_path, (path_column, label_column), fix)
     rows = rows_of(table, path_column, label_column, normalise_path)
     base = csv_path.parent
