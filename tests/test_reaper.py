@@ -21,10 +21,12 @@ os.environ[{MARKER!r}] = "test-marker"
 with _reaper("test-marker"):
     (reaper,) = [p for p in psutil.Process().children() if "tuning.reaper" in " ".join(p.cmdline())]
     seen = subprocess.Popen(["sleep", "300"], env={{k: v for k, v in os.environ.items() if k != {MARKER!r}}})
-    waits = reaper.num_ctx_switches().voluntary
-    # The reaper blocks once per look, in its wait on the pipe: the second wait it enters from now on comes
+    waits, since = reaper.num_ctx_switches().voluntary, time.monotonic()
+    # The reaper blocks once per look, in its 1 s wait on the pipe: the second wait it enters from now on comes
     # after a whole look that began after `seen` started (one more for margin), however loaded the machine is.
-    while reaper.num_ctx_switches().voluntary < waits + 3:
+    # A look can also block while it reads /proc, so those switches alone can come within one look (seen once
+    # in 12 runs): 2.5 looks' time must have passed too.
+    while reaper.num_ctx_switches().voluntary < waits + 3 or time.monotonic() - since < 2.5:
         time.sleep(0.05)
     marked = subprocess.Popen(["sleep", "300"])  # started after its looks so far: found by its marker
     print(json.dumps([seen.pid, marked.pid]), flush=True)
