@@ -241,18 +241,19 @@ def check_search_axes(experiment: Experiment) -> Experiment:
     Returns the experiment with the axes' values in their fields' types (YAML reads `1e-3` as a string).
     """
     search = experiment.search
-    grid = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, AXIS_ALIASES.get(axis, axis), values,
-                                                        f"search.grid.{axis}") for axis, values in search.grid.items()}
-    space = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, AXIS_ALIASES.get(axis, axis), spec,
-                                                         f"search.space.{axis}") for axis, spec in search.space.items()}
     for section, axes in (("grid", search.grid), ("space", search.space)):
         for alias, field in AXIS_ALIASES.items():
             if alias in axes and field in axes:
                 raise ConfigError(f"search.{section}: both {alias!r} and {field!r} vary model.{field}; keep one")
+    grid = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, axis, values, f"search.grid.{axis}")
+            for axis, values in search.grid.items()}
+    space = {AXIS_ALIASES.get(axis, axis): _checked_axis(experiment, axis, spec, f"search.space.{axis}")
+             for axis, spec in search.space.items()}
     return dataclasses.replace(experiment, search=dataclasses.replace(search, grid=grid, space=space))
 
 
 def _checked_axis(experiment: Experiment, axis: str, values: Axis, key: str) -> Axis:
+    axis = AXIS_ALIASES.get(axis, axis)
     _check_axis_name(axis, key, axis_names())
     if axis in PRECOMPUTED_AXES and not isinstance(values, Choice):
         raise ConfigError(f"{key}={axis_to_yaml(values, in_grid=False)!r}: {axis} needs a list of choices "

@@ -25,6 +25,11 @@ def image_file(root: str | Path, image_id: str) -> Path:
     return Path(root) / image_id
 
 
+def held_out(relative: str) -> bool:
+    """Whether a file (its path from the root) is in test/, the locked holdout of a folder split by folder."""
+    return relative.startswith(f"{HELD_OUT}/")
+
+
 def listing(root: Path, drop_classes: Sequence[str] = ()) -> Listing:
     root = Path(root)
     if not root.is_dir():
@@ -51,7 +56,7 @@ def listing(root: Path, drop_classes: Sequence[str] = ()) -> Listing:
     listed = {row.image for row in rows}
     present, stray = loose_files(root, listed)
     return Listing(str(root), root, rows, file_of=str, present=present, not_images=sorted(not_images + stray),
-                   test_ids=frozenset(row.image for row in rows if row.image.startswith(f"{HELD_OUT}/")),
+                   test_ids=frozenset(row.image for row in rows if held_out(row.image)),
                    empty_classes=tuple(sorted(dropped_empty - {row.label for row in rows})))
 
 

@@ -2,10 +2,9 @@
 
 `open_labelled_data` reads any layout the project reads (a Clothing Dataset folder with images.csv, an image
 folder, a CSV of paths and labels, a folder of Fashion-MNIST IDX files, a Fashion-MNIST CSV file), validated
-as for a search (missing, corrupt and
-unsafe files are left out and reported), with labels matched to the model's classes by name: rows of a
-class the model does not know are reported and left out, never mislabelled. `from_index` gives a part of an
-experiment's own dataset (the locked holdout, the export check's images).
+as for a search (missing, corrupt and unsafe files are left out and reported), with labels matched to the
+model's classes by name: rows of a class the model does not know are reported and left out, never mislabelled.
+`from_index` gives a part of an experiment's own dataset (the locked holdout, the export check's images).
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from tune_clothes.config import DatasetConfig
 from tune_clothes.config.errors import DataError
-from tune_clothes.data import layouts
+from tune_clothes.data import image_folder, layouts
 from tune_clothes.data.datasets import read_pixels, resize_grey, usable_rows
 from tune_clothes.data.index import DatasetIndex
 
@@ -85,7 +84,8 @@ def _files(kind: str, root: Path, class_names: Sequence[str], size: int, cache_d
     rows, left_out = usable_rows(listing, cache_dir)
     what = str(root)
     if listing.test_ids:  # an image folder split by folder: only `split`'s images, and only its problems
-        in_split = lambda image_id: image_id.startswith("test/") == (split == "test")  # noqa: E731
+        def in_split(image_id: str) -> bool:
+            return image_folder.held_out(image_id) == (split == "test")
         rows = [row for row in rows if in_split(row.image)]
         left_out = {problem: kept for problem, ids in left_out.items() if (kept := [i for i in ids if in_split(i)])}
         what = f"{root} ({'test/' if split == 'test' else 'train/ and val/'})"
