@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 
-from tune_clothes.config import Experiment
+from tune_clothes.config import Experiment, axis_names
 from tune_clothes.config.labels import plain
 from tune_clothes.data import storage
 from tune_clothes.data.experiment_folder import COSTS_JSON
@@ -31,9 +31,8 @@ def with_costs(frame: pd.DataFrame, experiment: Experiment, costs: dict | None, 
     inserted after column `after` (at the end when None)."""
     if costs is None:
         return frame
-    names = _values(frame, f"{prefix}name", experiment.model.name)
-    sizes = _values(frame, f"{prefix}image_size", experiment.train.image_size)
-    found = [costs.get((str(name), int(size)), {}) for name, size in zip(names, sizes)]
+    found = [costs.get((chosen.model.name, chosen.train.image_size), {})
+             for chosen in _configurations(frame, experiment, prefix)]
     frame = frame.copy()
     position = frame.columns.get_loc(after) + 1 if after in frame.columns else len(frame.columns)
     for offset, column in enumerate(COST_COLUMNS):
@@ -41,8 +40,9 @@ def with_costs(frame: pd.DataFrame, experiment: Experiment, costs: dict | None, 
     return frame
 
 
-def _values(frame: pd.DataFrame, column: str, base: object) -> list:
-    """The column's value in each row, or the experiment's own value where the search does not vary it."""
-    if column not in frame.columns:
-        return [base] * len(frame)
-    return [base if pd.isna(value) else plain(value) for value in frame[column]]
+def _configurations(frame: pd.DataFrame, experiment: Experiment, prefix: str) -> list[Experiment]:
+    """Each row's configuration: the experiment with the row's axis values (an empty one keeps the experiment's)."""
+    axes = [name for name in axis_names() if f"{prefix}{name}" in frame.columns]
+    return [experiment.with_axes({axis: value for axis in axes
+                                  if (value := plain(row[f"{prefix}{axis}"])) is not None})
+            for _, row in frame.iterrows()]

@@ -1,4 +1,7 @@
 """Errors that are the user's to fix: each message names the file or key, the value, and the fix."""
+from __future__ import annotations
+
+from typing import Any
 
 
 class UserError(Exception):
@@ -11,3 +14,9 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset is missing, malformed, or too small for what was asked of it."""
+
+
+def require(ok: bool, key: str, value: Any, rule: str) -> None:
+    """Raise a ConfigError naming the key, the value and the rule it breaks."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: {rule}")

@@ -10,48 +10,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.dataset import DatasetConfig
+from tune_clothes.config.errors import ConfigError, require
 from tune_clothes.config.metric_names import OPTIMISABLE, VAL_ACC
 from tune_clothes.config.search_space import Axis, Choice
 from tune_clothes.config.trial_record import SearchMode, search_mode
 
-DatasetKind = Literal["clothing", "csv", "image_folder", "fashion_mnist", "synthetic"]
 #: The original project's networks; `model.name` may also be any torchvision one (`training.networks` checks it).
 PROJECT_MODELS = ("resnet18", "fashion_cnn")
 #: Their smallest input sides (resnet18 halves the image five times); a torchvision network's is found by trying.
 MIN_IMAGE_SIZE = {"resnet18": 32, "fashion_cnn": 8}
-
-
-def require(ok: bool, key: str, value: Any, rule: str) -> None:
-    """Raise a ConfigError naming the key, the value and the rule it breaks."""
-    if not ok:
-        raise ConfigError(f"{key}={value!r}: {rule}")
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    kind: DatasetKind = "synthetic"
-    root: str | None = None  # dataset folder (csv: the CSV file; fashion_mnist: a folder of IDX files, or a CSV file)
-    min_images_per_class: int = 1  # classes with fewer images are dropped (and reported)
-    drop_classes: tuple[str, ...] = ()
-    cache_dir: str = "~/.cache/tune_clothes"  # decoded-image cache and verification results
-    synthetic_images_per_class: int = 60  # synthetic only
-    synthetic_seed: int = 0  # synthetic only
-    path_column: str = "path"  # csv only: each image's path, relative to the CSV's folder
-    label_column: str = "label"  # csv only: each image's class
-
-    def __post_init__(self) -> None:
-        require(self.kind == "synthetic" or bool(self.root), "dataset.root", self.root,
-                f"a {self.kind} dataset needs a root folder: set dataset.root")
-        for key in ("path_column", "label_column"):
-            value = getattr(self, key)
-            require(bool(value.strip()), f"dataset.{key}", value, "name a column of the CSV file")
-        require(self.path_column != self.label_column, "dataset.label_column", self.label_column,
-                "must differ from dataset.path_column")
-        require(self.min_images_per_class >= 1, "dataset.min_images_per_class", self.min_images_per_class,
-                "must be at least 1")
-        require(self.synthetic_images_per_class >= 2, "dataset.synthetic_images_per_class",
-                self.synthetic_images_per_class, "must be at least 2")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def open_labelled_data(root: str | Path, class_names: Sequence[str], size: int, 
     try:
         images, raw = load_fashion_mnist(root, split)
     except DataError as err:
-        if kind == "image_folder" and any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        if kind == "image_folder" and image_folder.visible_folders(root):
             return _files(kind, root, class_names, size, cache_dir, split, columns)
         raise DataError(f"{root}: not a dataset layout the project reads ({LAYOUTS}); as Fashion-MNIST: "
                         f"{err}") from None

@@ -1,8 +1,9 @@
 """Class predictions for image files: what `predict` runs.
 
 Folders are searched recursively for image files (hidden ones skipped, as a dataset's are); a file named on
-the command line is tried whatever its suffix. Every path ends up as one row: its top classes and probabilities, or an `error` (no such path, a
-folder without images, a file that is not a usable image), and one bad file never stops the others.
+the command line is tried whatever its suffix. Every path ends up as one row: its top classes and
+probabilities, or an `error` (no such path, a folder without images, a file that is not a usable image), and
+one bad file never stops the others.
 Decoding is the image cache's own (`inference.file_pixels`), run on a few threads: PIL releases the GIL
 while it decodes.
 """
