@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tune_clothes.benchmarks import replay as bench
 from tune_clothes.benchmarks.replay import fold_race_replay, lockstep_replay, read_grid, replay, schedulers, tied_set
 from tune_clothes.statistics.race import RaceRule
 
@@ -16,14 +17,19 @@ FOLDS = {"B": [0.80, 0.82, 0.78], "T": [0.79, 0.82, 0.78], "H": [0.10, 0.10, 0.1
 EPOCHS, PER_CONFIGURATION = 4, 3 * 4  # fold-epochs of one configuration trained to the end
 
 
+def write_grid(path, curves) -> str:
+    """curves: configuration -> epoch -> its fold scores."""
+    rows = [{"config": config, "fold_index": j, "epoch": epoch, "value": score, "metric": "val/acc",
+             "val_train_ratio": 0.5} for config, by_epoch in curves.items() for epoch, scores in by_epoch.items()
+            for j, score in enumerate(scores)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
 @pytest.fixture
 def grid(tmp_path):
-    rows = [{"config": config, "fold_index": j, "epoch": epoch, "value": score, "metric": "val/acc",
-             "val_train_ratio": 0.5} for config, scores in FOLDS.items() for j, score in enumerate(scores)
-            for epoch in range(1, EPOCHS + 1)]
-    path = tmp_path / "recorded.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return read_grid(str(path))
+    flat = {config: {epoch: scores for epoch in range(1, EPOCHS + 1)} for config, scores in FOLDS.items()}
+    return read_grid(write_grid(tmp_path / "recorded.csv", flat))
 
 
 def test_the_full_grids_best_and_tied_set_are_the_leaderboards(grid):
@@ -59,6 +65,30 @@ def test_the_replay_table_averages_the_orders(grid):
     assert table.loc["race ttest", "chose the best"] == 1.0 and table.loc["race ttest", "eliminated a tied one"] == 0
 
 
+def test_the_evidence_floor_stops_each_configuration_at_the_first_look_that_separates_it(tmp_path):
+    # L (a late loser) runs with B at epochs 1 and 2 and is hopeless from epoch 3: the rungs (1, 2) never see it
+    # behind, a look at every epoch does at epoch 3. H is behind from epoch 1; T is tied throughout.
+    curves = {config: {epoch: scores for epoch in range(1, EPOCHS + 1)} for config, scores in FOLDS.items()}
+    curves["L"] = {epoch: FOLDS["T"] if epoch < 3 else FOLDS["H"] for epoch in range(1, EPOCHS + 1)}
+    grid = read_grid(write_grid(tmp_path / "late.csv", curves))
+    rule = RaceRule("ttest", 0.05)
+    full = 4 * EPOCHS
+    assert bench.evidence_floor(grid, rule, [1, 2]) == ((3 * EPOCHS + 1) / full, {"H"})
+    assert bench.evidence_floor(grid, rule, [1, 2, 3]) == ((2 * EPOCHS + 1 + 3) / full, {"H", "L"})
+    table = bench.floors(grid).set_index(["floor of", "looks"])
+    assert table.loc[("race ttest", "rungs [1, 2]"), "epochs trained"] == (3 * EPOCHS + 1) / full
+    assert table.loc[("race ttest", "every epoch"), "eliminated tied ones"] == 0
+
+
+def test_the_command_takes_scheduler_settings_and_refuses_bad_ones(grid, tmp_path):
+    path = write_grid(tmp_path / "r.csv", {c: {e: s for e in range(1, EPOCHS + 1)} for c, s in FOLDS.items()})
+    assert read_grid(path, ["search.grace_period=2"]).experiment.search.grace_period == 2
+    shown = subprocess.run([sys.executable, "-m", "tune_clothes.benchmarks.replay", path, "--set",
+                            "search.race_alpha=2"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 1 and "r.csv with --set search.race_alpha=2: " in shown.stderr
+    assert "must be between 0 and 1" in shown.stderr and "Traceback" not in shown.stderr
+
+
 def test_the_command_prints_the_table(grid, tmp_path):
     pd.DataFrame([{"config": c, "fold_index": j, "epoch": e, "value": v, "metric": "val/acc", "val_train_ratio": 0.5}
                   for c, s in FOLDS.items() for j, v in enumerate(s) for e in range(1, EPOCHS + 1)]).to_csv(
@@ -67,4 +97,6 @@ def test_the_command_prints_the_table(grid, tmp_path):
                             "--orders", "3"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert "3 configurations x 3 folds x 4 epochs; val/acc: best B (0.8000), 2 configuration(s) tied" in shown.stdout
-    assert sum(line.split()[0] in ("none", "asha", "race") for line in shown.stdout.splitlines()) == 5 * 4
+    table, floor = ([line.split()[0] for line in part.splitlines() if line.strip()]
+                    for part in shown.stdout.split("evidence floor"))
+    assert sum(word in ("none", "asha", "race") for word in table) == 5 * 4 and floor.count("race") == 2 * 2

@@ -1,7 +1,7 @@
 """Replay a recorded full grid through the schedulers' own decision code, to see what each would have saved and
 what it would have cost, over many trial orders and concurrencies:
 
-    python -m tune_clothes.benchmarks.replay EXPERIMENT_DIR_OR_RECORDED_CSV [--orders 100] [--export CSV]
+    python -m tune_clothes.benchmarks.replay EXPERIMENT_DIR_OR_CSV [--orders 100] [--set search.rope=0] [--export CSV]
 
 The input is a finished grid of fold trials (every configuration, every fold, every epoch): an experiment
 folder, or the CSV `--export` writes from one (tune_clothes/benchmarks/recorded/ holds one recorded on the real
@@ -17,6 +17,13 @@ Printed per scheduler and concurrency: the share of the full grid's epochs train
 configuration (the best of those that trained to the end) is the full grid's best, and how often it is in the
 full grid's tied set (the leaderboard's `tied_with_best`); the mean regret (the full grid's mean of its best minus
 its mean of the chosen one); and for a race, how often a configuration of the tied set was eliminated.
+
+Then the evidence floor of each race rule: what a race with that rule trains on this grid when every configuration
+is present at every look (no order, no waiting) and the full alpha is spent at each look (nothing held back for
+looking again): each configuration stops at the first look that separates it from that look's best. Looks at the
+rungs, and at every epoch. It is about the least such a race trains: a live look sees fewer configurations and
+eliminates more only by chance (Holm over fewer comparisons, another best). A goal below the floor needs another
+grid (more epochs past the last rung, a wider gap) or more evidence (folds, repeats), not another schedule.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,7 +41,8 @@ from tune_clothes.analysis.comparison import FoldScheme, FoldScores, compare_wit
 from tune_clothes.analysis.results import load_trials
 from tune_clothes.config import Experiment
 from tune_clothes.config import trial_record as record
-from tune_clothes.config.loader import experiment_from_dict
+from tune_clothes.config.errors import ConfigError
+from tune_clothes.config.loader import experiment_with_overrides
 from tune_clothes.data.experiment_folder import FOLDS_JSON, read_experiment, read_reports
 from tune_clothes.data.folds import read_fold_plan, scheme_name
 from tune_clothes.statistics.race import RaceRule, look, look_alpha, rungs
@@ -59,12 +68,13 @@ class Grid:
         return {c: float(np.mean(list(s[self.epochs].values()))) for c, s in self.scores.items()}
 
 
-def read_grid(source: str) -> Grid:
-    """A recorded grid from an experiment folder, or from a CSV that `to_table` wrote."""
+def read_grid(source: str, overrides: Sequence[str] = ()) -> Grid:
+    """A recorded grid from an experiment folder, or from a CSV that `to_table` wrote; `overrides` (`--set`) change
+    the schedulers' settings (search.race_alpha, search.rope, search.grace_period, ...)."""
     table = pd.read_csv(source) if source.endswith(".csv") else to_table(source)
     metric = table.attrs.get("metric") or table["metric"].iloc[0]
-    experiment = experiment_from_dict({"search": {"metric": metric, "algorithm": "grid", "scheduler": "race"},
-                                       "train": {"epochs": int(table["epoch"].max())}})
+    experiment = experiment_with_overrides({"search": {"metric": metric, "algorithm": "grid", "scheduler": "race"},
+                                            "train": {"epochs": int(table["epoch"].max())}}, overrides, source)
     scores: dict[str, dict[int, dict[int, float]]] = {}
     for row in table.itertuples(index=False):
         scores.setdefault(row.config, {}).setdefault(int(row.epoch), {})[int(row.fold_index)] = float(row.value)
@@ -201,6 +211,33 @@ def replay(grid: Grid, orders: int, concurrencies=CONCURRENCIES, seed: int = 0) 
     return pd.DataFrame(rows)
 
 
+def evidence_floor(grid: Grid, rule: RaceRule, looks: list[int]) -> tuple[float, set[str]]:
+    """(share of the full grid's epochs, configurations eliminated) when every look sees every configuration still
+    racing and applies `rule` once: see the module's docstring."""
+    sign = 1 if grid.mode == "max" else -1
+    stopped: dict[str, int] = {}
+    for epoch in sorted(looks):
+        racing = {c: scores[epoch] for c, scores in grid.scores.items() if c not in stopped}
+        stopped.update({e.configuration: epoch for e in look(racing, grid.ratios, sign, rule, epoch)})
+    trained = sum(stopped.get(c, grid.epochs) for c in grid.scores)
+    return trained / (len(grid.scores) * grid.epochs), set(stopped)
+
+
+def floors(grid: Grid) -> pd.DataFrame:
+    """The evidence floor of each rule, at the rungs and at every epoch, with how many tied configurations it
+    eliminates."""
+    search = grid.experiment.search
+    _, tied = tied_set(grid)
+    at_rungs = rungs(search.grace_period, search.reduction_factor, grid.epochs)
+    rows = []
+    for kind in ("ttest", "bayes"):
+        for name, looks in ((f"rungs {at_rungs}", at_rungs), ("every epoch", list(range(1, grid.epochs)))):
+            share, eliminated = evidence_floor(grid, RaceRule(kind, search.race_alpha, search.rope), looks)
+            rows.append({"floor of": f"race {kind}", "looks": name, "epochs trained": share,
+                         "eliminated tied ones": len(eliminated & tied)})
+    return pd.DataFrame(rows)
+
+
 def _measures(name, concurrency, outcomes, full, best, tied, means, sign) -> dict:
     chosen = [max(finished, key=lambda c: sign * means[c]) if finished else None for _, finished, _ in outcomes]
     return {"scheduler": name, "concurrency": concurrency,
@@ -217,12 +254,17 @@ def main() -> None:
     parser.add_argument("source", help="a finished grid's experiment folder, or a CSV written by --export")
     parser.add_argument("--orders", type=int, default=100, help="random trial orders per concurrency")
     parser.add_argument("--export", type=Path, help="write the grid's per-fold, per-epoch metric to this CSV")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a scheduler setting, as the search takes it: search.race_alpha=0.1, search.rope=0, ...")
     args = parser.parse_args()
     if args.export:
         to_table(args.source).to_csv(args.export, index=False)
         print(f"wrote {args.export}")
         return
-    grid = read_grid(args.source)
+    try:
+        grid = read_grid(args.source, args.set)
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
     best, tied = tied_set(grid)
     search = grid.experiment.search
     looks = rungs(search.grace_period, search.reduction_factor, grid.epochs)
@@ -231,6 +273,8 @@ def main() -> None:
           f"{args.orders} orders; rungs {looks}, race alpha {search.race_alpha} "
           f"({look_alpha(search.race_alpha, len(looks)):.3g} a look)")
     print(replay(grid, args.orders).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nevidence floor: every configuration at every look, alpha {search.race_alpha} at each look")
+    print(floors(grid).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":
