@@ -80,6 +80,8 @@ class RaceScheduler(FIFOScheduler):
             if not reports:
                 continue
             trial_id = str(reports[-1].get("trial_id"))
+            # what a configuration that reported before the resume is called when it eliminates one after it
+            self.configurations[trial_id] = record.configuration_of(reports[-1].get("config", {}))
             for report in reports:
                 epoch = int(report.get(record.EPOCHS_DONE, 0))
                 if epoch in self.recorded:
