@@ -96,7 +96,7 @@ def test_the_command_prints_the_table(grid, tmp_path):
     shown = subprocess.run([sys.executable, "-m", "tune_clothes.benchmarks.replay", str(tmp_path / "r.csv"),
                             "--orders", "3"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
-    assert "3 configurations x 3 folds x 4 epochs; val/acc: best B (0.8000), 2 configuration(s) tied" in shown.stdout
+    assert "3 configurations x 3 folds x 4 epochs; val/acc: best B (0.8000), 1 other(s) tied with it" in shown.stdout
     table, floor = ([line.split()[0] for line in part.splitlines() if line.strip()]
                     for part in shown.stdout.split("evidence floor"))
     assert sum(word in ("none", "asha", "race") for word in table) == 5 * 4 and floor.count("race") == 2 * 2

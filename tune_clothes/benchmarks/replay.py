@@ -269,7 +269,7 @@ def main() -> None:
     search = grid.experiment.search
     looks = rungs(search.grace_period, search.reduction_factor, grid.epochs)
     print(f"{len(grid.scores)} configurations x {len(grid.folds)} folds x {grid.epochs} epochs; {search.metric}: "
-          f"best {best} ({grid.final_means()[best]:.4f}), {len(tied)} configuration(s) tied with it; "
+          f"best {best} ({grid.final_means()[best]:.4f}), {len(tied) - 1} other(s) tied with it; "
           f"{args.orders} orders; rungs {looks}, race alpha {search.race_alpha} "
           f"({look_alpha(search.race_alpha, len(looks)):.3g} a look)")
     print(replay(grid, args.orders).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
