@@ -15,6 +15,7 @@ from tune_clothes.statistics.race import RaceRule
 
 FOLDS = {"B": [0.80, 0.82, 0.78], "T": [0.79, 0.82, 0.78], "H": [0.10, 0.10, 0.10]}
 EPOCHS, PER_CONFIGURATION = 4, 3 * 4  # fold-epochs of one configuration trained to the end
+FLAT = {config: dict.fromkeys(range(1, EPOCHS + 1), scores) for config, scores in FOLDS.items()}  # the same each epoch
 
 
 def write_grid(path, curves) -> str:
@@ -28,8 +29,7 @@ def write_grid(path, curves) -> str:
 
 @pytest.fixture
 def grid(tmp_path):
-    flat = {config: {epoch: scores for epoch in range(1, EPOCHS + 1)} for config, scores in FOLDS.items()}
-    return read_grid(write_grid(tmp_path / "recorded.csv", flat))
+    return read_grid(write_grid(tmp_path / "recorded.csv", FLAT))
 
 
 def test_the_full_grids_best_and_tied_set_are_the_leaderboards(grid):
@@ -68,9 +68,8 @@ def test_the_replay_table_averages_the_orders(grid):
 def test_the_evidence_floor_stops_each_configuration_at_the_first_look_that_separates_it(tmp_path):
     # L (a late loser) runs with B at epochs 1 and 2 and is hopeless from epoch 3: the rungs (1, 2) never see it
     # behind, a look at every epoch does at epoch 3. H is behind from epoch 1; T is tied throughout.
-    curves = {config: {epoch: scores for epoch in range(1, EPOCHS + 1)} for config, scores in FOLDS.items()}
-    curves["L"] = {epoch: FOLDS["T"] if epoch < 3 else FOLDS["H"] for epoch in range(1, EPOCHS + 1)}
-    grid = read_grid(write_grid(tmp_path / "late.csv", curves))
+    late = {epoch: FOLDS["T"] if epoch < 3 else FOLDS["H"] for epoch in range(1, EPOCHS + 1)}
+    grid = read_grid(write_grid(tmp_path / "late.csv", {**FLAT, "L": late}))
     rule = RaceRule("ttest", 0.05)
     full = 4 * EPOCHS
     assert bench.evidence_floor(grid, rule, [1, 2]) == ((3 * EPOCHS + 1) / full, {"H"})
@@ -80,8 +79,8 @@ def test_the_evidence_floor_stops_each_configuration_at_the_first_look_that_sepa
     assert table.loc[("race ttest", "every epoch"), "eliminated tied ones"] == 0
 
 
-def test_the_command_takes_scheduler_settings_and_refuses_bad_ones(grid, tmp_path):
-    path = write_grid(tmp_path / "r.csv", {c: {e: s for e in range(1, EPOCHS + 1)} for c, s in FOLDS.items()})
+def test_the_command_takes_scheduler_settings_and_refuses_bad_ones(tmp_path):
+    path = write_grid(tmp_path / "r.csv", FLAT)
     assert read_grid(path, ["search.grace_period=2"]).experiment.search.grace_period == 2
     shown = subprocess.run([sys.executable, "-m", "tune_clothes.benchmarks.replay", path, "--set",
                             "search.race_alpha=2"], capture_output=True, text=True, timeout=120)
@@ -89,12 +88,10 @@ def test_the_command_takes_scheduler_settings_and_refuses_bad_ones(grid, tmp_pat
     assert "must be between 0 and 1" in shown.stderr and "Traceback" not in shown.stderr
 
 
-def test_the_command_prints_the_table(grid, tmp_path):
-    pd.DataFrame([{"config": c, "fold_index": j, "epoch": e, "value": v, "metric": "val/acc", "val_train_ratio": 0.5}
-                  for c, s in FOLDS.items() for j, v in enumerate(s) for e in range(1, EPOCHS + 1)]).to_csv(
-        tmp_path / "r.csv", index=False)
-    shown = subprocess.run([sys.executable, "-m", "tune_clothes.benchmarks.replay", str(tmp_path / "r.csv"),
-                            "--orders", "3"], capture_output=True, text=True, timeout=120)
+def test_the_command_prints_the_table(tmp_path):
+    path = write_grid(tmp_path / "r.csv", FLAT)
+    shown = subprocess.run([sys.executable, "-m", "tune_clothes.benchmarks.replay", path, "--orders", "3"],
+                           capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert "3 configurations x 3 folds x 4 epochs; val/acc: best B (0.8000), 1 other(s) tied with it" in shown.stdout
     table, floor = ([line.split()[0] for line in part.splitlines() if line.strip()]
