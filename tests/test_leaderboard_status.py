@@ -101,3 +101,20 @@ def test_configurations_asha_stopped_rank_after_the_others_with_their_epoch_and_
     line = next(line for line in lines if "lr=0.2 " in line)
     assert "0.9000 at epoch 3" in line and "stopped" in line
     assert any(line.startswith("stopped = ASHA stopped it early") for line in lines)
+
+
+def eliminated_rows(lr: float, accs: list, epoch: int, lost_to: str | None) -> list[dict]:
+    """A configuration the race eliminated at `epoch`, having lost to `lost_to` (None: not recorded)."""
+    return [{**row, "status": "eliminated", "eliminated_at": epoch, "eliminated_p": 0.004, "lost_to": lost_to}
+            for row in stopped_rows(lr, accs, epoch)]
+
+
+def test_an_eliminated_configuration_says_what_it_lost_to_or_that_it_was_not_recorded():
+    trials = frame(trial_rows({"lr": 0.01}, [0.5, 0.6, 0.4]), eliminated_rows(0.3, [0.2, 0.3, 0.1], 2, "lr=0.01"),
+                   eliminated_rows(0.9, [0.1, 0.1, 0.1], 1, None))  # a race resumed by an earlier version
+    board = board_of(trials.assign(epochs_done=trials["epochs_done"].fillna(12)), ["lr"])
+    assert list(board["status"]) == ["complete", "eliminated", "eliminated"]
+    assert row_of(board, "lr=0.3")["note"] == "eliminated at epoch 2: worse than lr=0.01 (race evidence 0.004)"
+    assert row_of(board, "lr=0.9")["note"] == ("eliminated at epoch 1: worse than the rung's best (not recorded) "
+                                               "(race evidence 0.004)")
+    assert "None" not in board.to_csv(index=False)

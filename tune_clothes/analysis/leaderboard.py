@@ -213,6 +213,12 @@ def _rank(board: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     return board.reset_index(drop=True)
 
 
+def lost_to_text(lost_to: Any) -> str:
+    """What an eliminated configuration lost to, in words: its label, or the rung's best where the race did not
+    record which configuration that was (a race resumed by an earlier version)."""
+    return lost_to if isinstance(lost_to, str) and lost_to else "the rung's best (not recorded)"
+
+
 def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     """Pick the best (the top complete configuration, else the top ranked) and compare the ranked ones with it."""
     position = board.columns.get_loc("error")
@@ -224,7 +230,8 @@ def _compare(board: pd.DataFrame, settings: BoardSettings) -> pd.DataFrame:
     ranked = board.index[board["rank"].notna() & ~board["status"].isin(ENDED_EARLY)]
     for i in board.index[board["status"] == ConfigurationStatus.ELIMINATED]:
         board.at[i, "note"] = (f"eliminated at epoch {int(board.at[i, 'eliminated_at'])}: worse than "
-                               f"{board.at[i, 'lost_to']} (race evidence {board.at[i, 'eliminated_p']:.3g})")
+                               f"{lost_to_text(board.at[i, 'lost_to'])} "
+                               f"(race evidence {board.at[i, 'eliminated_p']:.3g})")
     if ranked.empty:
         return board
     complete = [i for i in ranked if board.at[i, "status"] == ConfigurationStatus.COMPLETE]

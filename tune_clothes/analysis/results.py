@@ -93,7 +93,7 @@ def _trial_rows(trial_dir: str, name: str, axes: list[str], experiment: Experime
     if error and ended and ended.get("reason"):  # why the search did not retry it
         error = f"{error} ({ended['reason']})"
     race = {"eliminated_at": ended.get("eliminated_at"), "eliminated_p": ended.get("evidence"),
-            "lost_to": Labeller(axes).label(ended.get("lost_to") or {})} \
+            "lost_to": Labeller(axes).label(ended["lost_to"]) if ended.get("lost_to") else None} \
         if ended and status is TrialStatus.ELIMINATED else {}
     common = {**{axis: params.get(axis) for axis in axes}, **race, "status": status.value,
               "error": None if finished else error, "epochs_done": last.get(record.EPOCHS_DONE, 0), "trial": name,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from tune_clothes.analysis.leaderboard import lost_to_text
 from tune_clothes.analysis.report.blocks import Cell, Figure, Section, Table, Text
 from tune_clothes.analysis.report.figures import BAD_COLOUR, BEST_COLOUR, OTHER_COLOUR, data_uri, new_figure, styled
 from tune_clothes.analysis.report.inputs import ReportInputs
@@ -149,7 +150,7 @@ def race_blocks(inputs: ReportInputs, runs: pd.DataFrame, rung_epochs: list[int]
         reached = int((runs["epochs_done"] >= rung).sum())
         dropped = trials[trials["eliminated_at"] == rung]
         rows.append(rung_row(rung, reached, len(dropped), "eliminated", "; ".join(
-            f"{t.config} (lost to {t.lost_to}, {t.eliminated_p:.3g})" for t in dropped.itertuples())))
+            f"{t.config} (lost to {lost_to_text(t.lost_to)}, {t.eliminated_p:.3g})" for t in dropped.itertuples())))
     search = inputs.experiment.search
     evidence = "p_holm" if search.race_rule == "ttest" else "1 - P(best better by more than the rope)"
     table = Table(("rung (epoch)", "reached", "eliminated there", "configurations (lost to, evidence)"),
