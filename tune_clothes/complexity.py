@@ -6,9 +6,9 @@ multiply-accumulates (MACs) of Conv2d and Linear layers, plus one per output ele
 pooling layers; residual additions and dropout are not counted. FLOPs are reported as 2 x MACs, the original project's
 convention. Parameters are all of the model's parameters, trainable or frozen.
 
-`--image-size` sets the cloth model's input side (default 224, the original project's). The Fashion-MNIST model keeps its
-native 28 pixels unless `--fashion-image-size` says otherwise: its images are 28x28, and upscaling them only
-multiplies its cost, so the original project's figure is the meaningful one.
+`--image-size` sets the cloth model's input side (default 224, the original project's). The Fashion-MNIST model
+keeps its native 28 pixels unless `--fashion-image-size` says otherwise: its images are 28x28, and upscaling them
+only multiplies its cost, so the original project's figure is the meaningful one.
 """
 from __future__ import annotations
 
